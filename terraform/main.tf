@@ -1,0 +1,158 @@
+locals {
+  # Known groups, in address order: each group owns a block of 16 host numbers,
+  # so adding a host to one group never moves the addresses of another.
+  groups     = ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source"]
+  group_span = 16
+  prefix_len = can(cidrhost(var.network_cidr, 0)) ? tonumber(split("/", var.network_cidr)[1]) : 24
+  # Usable host numbers: everything but the network and broadcast addresses.
+  max_hostnum = pow(2, 32 - local.prefix_len) - 2
+
+  base_hosts = merge([
+    for gi, g in local.groups : {
+      for i in range(lookup(var.group_counts, g, 0)) :
+      "${replace(g, "_", "-")}-${i + 1}" => {
+        primary = g
+        hostnum = var.first_hostnum + gi * local.group_span + i
+      }
+    }
+  ]...)
+
+  hosts = {
+    for name, h in local.base_hosts : name => {
+      groups    = distinct(concat([h.primary], lookup(var.colocated_groups, name, [])))
+      hostnum   = h.hostnum
+      ip        = cidrhost(var.network_cidr, h.hostnum)
+      memory_mb = sum([for g in distinct(concat([h.primary], lookup(var.colocated_groups, name, []))) : lookup(var.group_memory_mb, g, 1024)])
+    }
+  }
+
+  groups_served = distinct(flatten([for h in local.hosts : h.groups]))
+  missing       = setsubtract(var.required_groups, local.groups_served)
+  highest       = length(local.hosts) > 0 ? max([for h in local.hosts : h.hostnum]...) : 0
+
+  labels = {
+    "com.correnteza.project"    = "correnteza"
+    "com.correnteza.deployment" = var.project
+  }
+}
+
+# Topology checks that span several variables; they fail `terraform plan`.
+resource "terraform_data" "topology" {
+  input = keys(local.hosts)
+
+  lifecycle {
+    precondition {
+      condition     = length(local.missing) == 0
+      error_message = "group_counts: required group(s) ${join(", ", sort(tolist(local.missing)))} have no host; give them a count of at least 1 or list them in colocated_groups."
+    }
+    precondition {
+      condition     = local.highest <= local.max_hostnum
+      error_message = "network_cidr ${var.network_cidr} holds ${local.max_hostnum} hosts, but the topology (group_counts, ${local.group_span} addresses per group from first_hostnum ${var.first_hostnum}) needs host number ${local.highest}; use a larger network."
+    }
+    precondition {
+      condition     = alltrue([for h in keys(var.colocated_groups) : contains(keys(local.base_hosts), h)])
+      error_message = "colocated_groups names host(s) that do not exist: ${join(", ", [for h in keys(var.colocated_groups) : h if !contains(keys(local.base_hosts), h)])}."
+    }
+    precondition {
+      condition     = alltrue([for h in keys(var.published_ports) : contains(keys(local.base_hosts), h)])
+      error_message = "published_ports names host(s) that do not exist: ${join(", ", [for h in keys(var.published_ports) : h if !contains(keys(local.base_hosts), h)])}."
+    }
+  }
+}
+
+resource "docker_network" "this" {
+  name   = var.project
+  driver = "bridge"
+
+  ipam_config {
+    subnet  = var.network_cidr
+    gateway = cidrhost(var.network_cidr, 1)
+  }
+
+  dynamic "labels" {
+    for_each = local.labels
+    content {
+      label = labels.key
+      value = labels.value
+    }
+  }
+
+  depends_on = [terraform_data.topology]
+}
+
+resource "docker_volume" "data" {
+  for_each = local.hosts
+
+  name = "${var.project}-${each.key}-data"
+
+  dynamic "labels" {
+    for_each = local.labels
+    content {
+      label = labels.key
+      value = labels.value
+    }
+  }
+}
+
+resource "docker_container" "host" {
+  for_each = local.hosts
+
+  name     = "${var.project}-${each.key}"
+  hostname = each.key
+  image    = var.host_image
+  restart  = "unless-stopped"
+
+  # systemd as PID 1 without --privileged.
+  capabilities {
+    add = ["CAP_SYS_ADMIN"]
+  }
+  security_opts = ["seccomp=unconfined"]
+  cgroupns_mode = "host"
+  stop_signal   = "SIGRTMIN+3"
+  tmpfs = {
+    "/run"      = "rw,exec,mode=755"
+    "/run/lock" = "rw,mode=1777"
+  }
+
+  volumes {
+    host_path      = "/sys/fs/cgroup"
+    container_path = "/sys/fs/cgroup"
+    read_only      = false
+  }
+
+  volumes {
+    volume_name    = docker_volume.data[each.key].name
+    container_path = "/data"
+  }
+
+  memory      = each.value.memory_mb
+  memory_swap = each.value.memory_mb
+
+  networks_advanced {
+    name         = docker_network.this.id
+    ipv4_address = each.value.ip
+  }
+
+  dynamic "ports" {
+    for_each = lookup(var.published_ports, each.key, [])
+    content {
+      internal = ports.value.internal
+      external = ports.value.external
+      ip       = "127.0.0.1"
+    }
+  }
+
+  # The deployment key, before first boot; sshd reads /etc/ssh/authorized_keys/%u.
+  upload {
+    content = "${trimspace(var.ssh_public_key)}\n"
+    file    = "/etc/ssh/authorized_keys/${var.deploy_user}"
+  }
+
+  dynamic "labels" {
+    for_each = merge(local.labels, { "com.correnteza.groups" = join(",", each.value.groups) })
+    content {
+      label = labels.key
+      value = labels.value
+    }
+  }
+}
