@@ -21,7 +21,7 @@ locals {
     for name, h in local.base_hosts : name => {
       groups    = distinct(concat([h.primary], lookup(var.colocated_groups, name, [])))
       hostnum   = h.hostnum
-      ip        = cidrhost(var.network_cidr, h.hostnum)
+      ip        = try(cidrhost(var.network_cidr, h.hostnum), null)
       memory_mb = sum([for g in distinct(concat([h.primary], lookup(var.colocated_groups, name, []))) : lookup(var.group_memory_mb, g, 1024)])
     }
   }

@@ -1,0 +1,61 @@
+"""Settings shared by the producer's modules (plain data; no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+API_VERSION: Final = "1.4"
+# The real API's per-request ceiling (documentation: "up to 5,000 generated users in one request").
+MAX_RESULTS: Final = 5000
+# randomuser's login fields that must never be stored or published.
+SENSITIVE_LOGIN_FIELDS: Final = ("password", "salt", "md5", "sha1", "sha256")
+# Nationalities of the real API 1.4.
+NATIONALITIES: Final = (
+    "AU",
+    "BR",
+    "CA",
+    "CH",
+    "DE",
+    "DK",
+    "ES",
+    "FI",
+    "FR",
+    "GB",
+    "IE",
+    "IN",
+    "IR",
+    "MX",
+    "NL",
+    "NO",
+    "NZ",
+    "RS",
+    "TR",
+    "UA",
+    "US",
+)
+REAL_URL: Final = "https://randomuser.me"
+MODES: Final = ("local", "real", "auto")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How the randomuser client talks to an API (real or local)."""
+
+    base_url: str
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    # Attempts in all (1 = no retry).
+    max_attempts: int = 5
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    # Never sleep longer than this for a Retry-After header.
+    retry_after_max: float = 60.0
+    user_agent: str = "correnteza-producer/0.1"
+    extra_params: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ValueError("connect_timeout and read_timeout must be > 0")

@@ -1,0 +1,187 @@
+"""PostgreSQL landing (database `ingestion`): staged batches, users_raw, the outbox and rejected records.
+
+Every write is idempotent: a batch is keyed by its id, users by login.uuid (upsert), rejects by
+(batch_id, position). The schema is producer/sql/001_landing.sql.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from producer.validation import Rejected, user_id
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+SCHEMA_FILE = SQL_DIR / "001_landing.sql"
+
+UPSERT_BATCH = """
+INSERT INTO batches (batch_id, run_id, seed, page, requested, fetched, rejected, source, url, fetched_at,
+                     records)
+VALUES (%(batch_id)s, %(run_id)s, %(seed)s, %(page)s, %(requested)s, %(fetched)s, %(rejected)s, %(source)s,
+        %(url)s, %(fetched_at)s, %(records)s::jsonb)
+ON CONFLICT (batch_id) DO UPDATE SET
+    run_id = EXCLUDED.run_id, seed = EXCLUDED.seed, page = EXCLUDED.page, requested = EXCLUDED.requested,
+    fetched = EXCLUDED.fetched, rejected = EXCLUDED.rejected, source = EXCLUDED.source, url = EXCLUDED.url,
+    fetched_at = EXCLUDED.fetched_at, records = EXCLUDED.records, landed = NULL, landed_at = NULL
+"""
+
+DELETE_REJECTED = "DELETE FROM users_rejected WHERE batch_id = %s"
+
+INSERT_REJECTED = """
+INSERT INTO users_rejected (batch_id, position, reason, raw) VALUES %s
+ON CONFLICT (batch_id, position) DO UPDATE SET reason = EXCLUDED.reason, raw = EXCLUDED.raw,
+    rejected_at = now()
+"""
+
+SELECT_BATCH = "SELECT batch_id, seed, source, fetched_at, records FROM batches WHERE batch_id = %s"
+
+UPSERT_USERS = """
+INSERT INTO users_raw (id, payload, email, nat, first_name, last_name, gender, source, fetched_at, batch_id,
+                       seed)
+VALUES %s
+ON CONFLICT (id) DO UPDATE SET
+    payload = EXCLUDED.payload, email = EXCLUDED.email, nat = EXCLUDED.nat, first_name = EXCLUDED.first_name,
+    last_name = EXCLUDED.last_name, gender = EXCLUDED.gender, source = EXCLUDED.source,
+    fetched_at = EXCLUDED.fetched_at, batch_id = EXCLUDED.batch_id, seed = EXCLUDED.seed, updated_at = now()
+"""
+USERS_TEMPLATE = "(%s::uuid, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+
+UPSERT_OUTBOX = """
+INSERT INTO users_outbox (user_id, batch_id) VALUES %s
+ON CONFLICT (user_id) DO UPDATE SET
+    batch_id = EXCLUDED.batch_id, created_at = now(), published_at = NULL, attempts = 0, last_error = NULL
+WHERE users_outbox.batch_id IS DISTINCT FROM EXCLUDED.batch_id
+"""
+OUTBOX_TEMPLATE = "(%s::uuid, %s)"
+
+MARK_LANDED = "UPDATE batches SET landed = %s, landed_at = now() WHERE batch_id = %s"
+
+
+class Cursor(Protocol):
+    def execute(self, query: str, vars: Any = None) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class Batch:
+    batch_id: str
+    run_id: str | None
+    seed: str | None
+    page: int
+    requested: int
+    source: str
+    url: str | None
+    fetched_at: datetime
+    records: list[dict[str, Any]]
+    rejected: list[Rejected]
+
+
+def schema_sql() -> str:
+    return SCHEMA_FILE.read_text()
+
+
+def ensure_schema(conn: Any) -> None:
+    """Apply producer/sql/001_landing.sql (idempotent) and commit."""
+    with conn.cursor() as cur:
+        cur.execute(schema_sql())
+    conn.commit()
+
+
+def execute_values(cur: Any, sql: str, rows: Sequence[tuple[Any, ...]], template: str | None = None) -> None:
+    """psycopg2.extras.execute_values, imported late so the module loads without psycopg2 (source host)."""
+    from psycopg2.extras import execute_values as _execute_values
+
+    _execute_values(cur, sql, rows, template=template, page_size=1000)
+
+
+def dedupe_by_id(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per user id (the last wins): ON CONFLICT cannot touch a row twice in one statement."""
+    unique: dict[str, dict[str, Any]] = {}
+    for record in records:
+        unique[user_id(record)] = record
+    return list(unique.values())
+
+
+def _text(record: dict[str, Any], *path: str) -> str | None:
+    node: Any = record
+    for name in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(name)
+    return None if node is None or isinstance(node, (dict, list)) else str(node)
+
+
+def user_row(
+    record: dict[str, Any], batch_id: str, seed: str | None, source: str, fetched_at: datetime
+) -> tuple:
+    return (
+        user_id(record),
+        json.dumps(record, ensure_ascii=False),
+        _text(record, "email"),
+        _text(record, "nat"),
+        _text(record, "name", "first"),
+        _text(record, "name", "last"),
+        _text(record, "gender"),
+        source,
+        fetched_at,
+        batch_id,
+        seed,
+    )
+
+
+def stage_batch(conn: Any, batch: Batch) -> None:
+    """Store a fetched batch (sanitized users) and its rejects; re-staging the same id replaces both."""
+    params = {
+        "batch_id": batch.batch_id,
+        "run_id": batch.run_id,
+        "seed": batch.seed,
+        "page": batch.page,
+        "requested": batch.requested,
+        "fetched": len(batch.records) + len(batch.rejected),
+        "rejected": len(batch.rejected),
+        "source": batch.source,
+        "url": batch.url,
+        "fetched_at": batch.fetched_at,
+        "records": json.dumps(batch.records, ensure_ascii=False),
+    }
+    with conn.cursor() as cur:
+        cur.execute(UPSERT_BATCH, params)
+        cur.execute(DELETE_REJECTED, (batch.batch_id,))
+        if batch.rejected:
+            rows = [
+                (batch.batch_id, r.position, r.reason, json.dumps(r.raw, ensure_ascii=False))
+                for r in batch.rejected
+            ]
+            execute_values(cur, INSERT_REJECTED, rows)
+    conn.commit()
+
+
+def land_batch(conn: Any, batch_id: str) -> int:
+    """Upsert a staged batch into users_raw and queue its users in the outbox; the number of users landed."""
+    with conn.cursor() as cur:
+        cur.execute(SELECT_BATCH, (batch_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise LookupError(f"batch {batch_id} is not staged in table batches")
+        _, seed, source, fetched_at, records = row
+        users = dedupe_by_id(records if isinstance(records, list) else json.loads(records))
+        if users:
+            execute_values(
+                cur,
+                UPSERT_USERS,
+                [user_row(u, batch_id, seed, source, fetched_at) for u in users],
+                USERS_TEMPLATE,
+            )
+            execute_values(cur, UPSERT_OUTBOX, [(user_id(u), batch_id) for u in users], OUTBOX_TEMPLATE)
+        cur.execute(MARK_LANDED, (len(users), batch_id))
+    conn.commit()
+    log.info("batch %s: %d users landed in users_raw and queued in users_outbox", batch_id, len(users))
+    return len(users)

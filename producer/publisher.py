@@ -1,0 +1,181 @@
+"""Outbox publisher: unpublished users -> Kafka topic users_created (key = user id, acks=all, idempotent).
+
+A row's published_at is set only after the broker confirmed that message (per-message delivery callback,
+after flush). A crash between delivery and the mark re-sends the message on the next run (at-least-once;
+the Cassandra upsert on id makes it harmless) but never loses it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOPIC = "users_created"
+# Delivery guarantees the contract requires; overrides cannot weaken them.
+REQUIRED_CONFIG: dict[str, Any] = {"enable.idempotence": True, "acks": "all"}
+DEFAULT_CONFIG: dict[str, Any] = {
+    "linger.ms": 20,
+    "compression.type": "lz4",
+    "message.timeout.ms": 120_000,
+    "client.id": "correnteza-producer",
+}
+
+SELECT_PENDING = """
+SELECT r.id::text, r.payload, r.batch_id, r.fetched_at, r.source, r.seed
+FROM users_outbox o JOIN users_raw r ON r.id = o.user_id
+WHERE o.published_at IS NULL {batch_filter}
+ORDER BY o.created_at, o.user_id
+LIMIT %(limit)s
+"""
+MARK_PUBLISHED = """
+UPDATE users_outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
+WHERE user_id = ANY(%s::uuid[]) AND published_at IS NULL
+"""
+MARK_FAILED = """
+UPDATE users_outbox AS o SET attempts = o.attempts + 1, last_error = v.error
+FROM (VALUES %s) AS v(user_id, error) WHERE o.user_id = v.user_id::uuid
+"""
+
+
+class KafkaProducer(Protocol):
+    """The part of confluent_kafka.Producer the publisher uses (tests pass a fake)."""
+
+    def produce(self, topic: str, value: bytes, key: bytes, on_delivery: Any) -> None: ...
+    def poll(self, timeout: float) -> int: ...
+    def flush(self, timeout: float) -> int: ...
+
+
+class PublishError(RuntimeError):
+    """Some messages were not confirmed; they stay unpublished in the outbox for the next attempt."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    user_id: str
+    payload: dict[str, Any]
+    batch_id: str
+    fetched_at: datetime
+    source: str
+    seed: str | None
+
+
+@dataclass
+class PublishResult:
+    selected: int = 0
+    delivered: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def producer_config(bootstrap_servers: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """librdkafka settings: defaults, then overrides, then the required guarantees (idempotence, acks=all)."""
+    if not bootstrap_servers:
+        raise ValueError("bootstrap.servers is empty: set it in the correnteza_kafka connection's extra")
+    return {**DEFAULT_CONFIG, **(overrides or {}), "bootstrap.servers": bootstrap_servers, **REQUIRED_CONFIG}
+
+
+def make_producer(config: Mapping[str, Any]) -> KafkaProducer:
+    from confluent_kafka import Producer
+
+    return Producer(dict(config))
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def message_value(item: Pending) -> bytes:
+    """The contract's value: the sanitized user plus _meta {batch_id, fetched_at, source, seed}."""
+    meta = {
+        "batch_id": item.batch_id,
+        "fetched_at": iso_utc(item.fetched_at),
+        "source": item.source,
+        "seed": item.seed,
+    }
+    return json.dumps({**item.payload, "_meta": meta}, ensure_ascii=False).encode()
+
+
+def select_pending(conn: Any, limit: int, batch_ids: Sequence[str] | None = None) -> list[Pending]:
+    batch_filter = "AND o.batch_id = ANY(%(batch_ids)s)" if batch_ids is not None else ""
+    with conn.cursor() as cur:
+        cur.execute(
+            SELECT_PENDING.format(batch_filter=batch_filter),
+            {"limit": limit, "batch_ids": list(batch_ids or [])},
+        )
+        rows = cur.fetchall()
+    return [
+        Pending(
+            uid, payload if isinstance(payload, dict) else json.loads(payload), batch, fetched, source, seed
+        )
+        for uid, payload, batch, fetched, source, seed in rows
+    ]
+
+
+def _on_delivery(outcomes: dict[str, str | None], uid: str, err: Any, _msg: Any) -> None:
+    outcomes[uid] = None if err is None else str(err)
+
+
+def send(producer: KafkaProducer, topic: str, item: Pending, outcomes: dict[str, str | None]) -> None:
+    """Queue one message; when librdkafka's queue is full, serve callbacks and try again."""
+    value = message_value(item)
+    callback = functools.partial(_on_delivery, outcomes, item.user_id)
+    while True:
+        try:
+            producer.produce(topic, value=value, key=item.user_id.encode(), on_delivery=callback)
+            break
+        except BufferError:
+            producer.poll(1.0)
+    producer.poll(0)
+
+
+def record_outcomes(conn: Any, delivered: Sequence[str], failed: Mapping[str, str]) -> None:
+    from psycopg2.extras import execute_values
+
+    with conn.cursor() as cur:
+        if delivered:
+            cur.execute(MARK_PUBLISHED, (list(delivered),))
+        if failed:
+            execute_values(cur, MARK_FAILED, [(uid, err[:500]) for uid, err in failed.items()])
+    conn.commit()
+
+
+def publish_pending(
+    conn: Any,
+    producer: KafkaProducer,
+    topic: str = DEFAULT_TOPIC,
+    limit: int = 100_000,
+    flush_timeout: float = 120.0,
+    batch_ids: Sequence[str] | None = None,
+) -> PublishResult:
+    """Send unpublished outbox rows; mark only the confirmed ones, after flush. Failures stay pending."""
+    items = select_pending(conn, limit, batch_ids)
+    conn.commit()  # do not hold the read transaction open while Kafka works
+    outcomes: dict[str, str | None] = {}
+    for item in items:
+        send(producer, topic, item, outcomes)
+    remaining = producer.flush(flush_timeout)
+    result = PublishResult(selected=len(items))
+    for item in items:
+        if item.user_id not in outcomes:
+            result.failed[item.user_id] = (
+                f"no delivery report within {flush_timeout:g} s ({remaining} still queued)"
+            )
+        elif outcomes[item.user_id] is None:
+            result.delivered.append(item.user_id)
+        else:
+            result.failed[item.user_id] = str(outcomes[item.user_id])
+    record_outcomes(conn, result.delivered, result.failed)
+    log.info(
+        "published %d of %d pending users to %s (%d failed)",
+        len(result.delivered),
+        len(items),
+        topic,
+        len(result.failed),
+    )
+    return result

@@ -1,0 +1,121 @@
+"""The DAG's steps as plain functions (Airflow-free, unit-testable): fetch -> land -> publish.
+
+XCom carries only batch ids: fetch stages each batch (sanitized users + rejects) in PostgreSQL,
+land upserts it into users_raw and the outbox, publish drains the outbox to Kafka.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from producer.client import RandomUserClient
+from producer.config import MAX_RESULTS, ClientConfig
+from producer.landing import Batch, land_batch, stage_batch
+from producer.publisher import KafkaProducer, PublishError, PublishResult, publish_pending
+from producer.selection import SourceChoice
+from producer.validation import validate_records
+
+log = logging.getLogger(__name__)
+
+BATCH_NAMESPACE = uuid.UUID("6b1f2c3e-4d5a-4e6f-8a9b-0c1d2e3f4a5b")
+
+
+@dataclass(frozen=True)
+class FetchPlan:
+    run_id: str
+    seed: str
+    batches: int
+    batch_size: int
+    nationalities: tuple[str, ...] | None = None
+    inject_bad: int = 0
+    inject_bad_field: str = "email"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= MAX_RESULTS:
+            raise ValueError(f"batch_size must be within 1..{MAX_RESULTS}, got {self.batch_size}")
+        if self.batches < 1:
+            raise ValueError(f"batches must be >= 1, got {self.batches}")
+        if self.inject_bad < 0 or self.inject_bad > self.batch_size:
+            raise ValueError(
+                f"inject_bad must be within 0..batch_size ({self.batch_size}), got {self.inject_bad}"
+            )
+
+
+def run_seed(seed: str | None, run_id: str) -> str:
+    """The given seed, else one derived from the run id: random per run, stable across task retries."""
+    if seed:
+        return str(seed)
+    return hashlib.sha256(run_id.encode()).hexdigest()[:16]
+
+
+def batch_id_for(run_id: str, index: int) -> str:
+    return str(uuid.uuid5(BATCH_NAMESPACE, f"{run_id}/{index}"))
+
+
+def fault_params(plan: FetchPlan, choice: SourceChoice) -> dict[str, str]:
+    """bad=K for the local source (test-only); the real API has no such parameter."""
+    if not plan.inject_bad:
+        return {}
+    if choice.name != "local":
+        log.warning("inject_bad=%d ignored: only the local source can inject bad records", plan.inject_bad)
+        return {}
+    return {"bad": str(plan.inject_bad), "bad_field": plan.inject_bad_field}
+
+
+def fetch_batches(conn: Any, choice: SourceChoice, plan: FetchPlan, client_config: ClientConfig) -> list[str]:
+    """Fetch plan.batches pages (batch i is page i+1 of plan.seed), validate, stage; the batch ids."""
+    client = RandomUserClient(client_config)
+    extra = fault_params(plan, choice)
+    ids: list[str] = []
+    for index in range(plan.batches):
+        page = index + 1
+        answer = client.get(
+            results=plan.batch_size, seed=plan.seed, page=page, nat=plan.nationalities, extra=extra
+        )
+        checked = validate_records(answer.results)
+        batch = Batch(
+            batch_id=batch_id_for(plan.run_id, index),
+            run_id=plan.run_id,
+            seed=plan.seed,
+            page=page,
+            requested=plan.batch_size,
+            source=choice.name,
+            url=answer.url,
+            fetched_at=datetime.now(UTC),
+            records=checked.accepted,
+            rejected=checked.rejected,
+        )
+        stage_batch(conn, batch)
+        log.info(
+            "batch %s: seed %s page %d: %d users accepted, %d rejected (%s, %.2f s, %d attempt(s))",
+            batch.batch_id, plan.seed, page, len(checked.accepted), len(checked.rejected), choice.name,
+            answer.seconds, answer.attempts,
+        )  # fmt: skip
+        for rejected in checked.rejected:
+            log.warning(
+                "batch %s: record %d rejected: %s", batch.batch_id, rejected.position, rejected.reason
+            )
+        ids.append(batch.batch_id)
+    return ids
+
+
+def land_batches(conn: Any, batch_ids: Sequence[str]) -> int:
+    return sum(land_batch(conn, batch_id) for batch_id in batch_ids)
+
+
+def publish(conn: Any, producer: KafkaProducer, topic: str, limit: int = 100_000) -> PublishResult:
+    """Drain the outbox (this run's users and any left over by earlier runs); raise if any failed."""
+    result = publish_pending(conn, producer, topic, limit=limit)
+    if result.failed:
+        sample = "; ".join(f"{uid}: {err}" for uid, err in list(result.failed.items())[:3])
+        raise PublishError(
+            f"{len(result.failed)} of {result.selected} messages not confirmed by Kafka "
+            f"(kept in the outbox): {sample}"
+        )
+    return result

@@ -1,0 +1,78 @@
+"""Correnteza streaming job: Kafka users_created -> Cassandra spark_streams.created_users (+ dead letters).
+
+Run with spark-submit (see ansible/roles/pipeline), e.g.:
+  spark-submit --master spark://10.77.0.58:7077 --jars <connector jars> stream_users.py --config stream.json
+Settings: correnteza_stream.config (JSON file, then --setting-name overrides).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from correnteza_stream.config import StreamConfig, load
+from correnteza_stream.sink import BatchWriter
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+LOG = logging.getLogger("correnteza.stream")
+
+
+def build_session(config: StreamConfig) -> SparkSession:
+    """A session with the Cassandra connection settings (the password is redacted in Spark's UI)."""
+    builder = SparkSession.builder.appName(config.app_name)
+    if config.master:
+        builder = builder.master(config.master)
+    return (
+        builder.config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
+        .config("spark.cassandra.connection.host", config.cassandra_hosts)
+        .config("spark.cassandra.connection.port", str(config.cassandra_port))
+        .config("spark.cassandra.connection.localDC", config.cassandra_local_dc)
+        .config("spark.cassandra.auth.username", config.cassandra_username)
+        .config("spark.cassandra.auth.password", config.cassandra_password())
+        .config("spark.cassandra.output.consistency.level", config.cassandra_consistency)
+        .getOrCreate()
+    )
+
+
+def read_topic(spark: SparkSession, config: StreamConfig) -> DataFrame:
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", config.kafka_bootstrap)
+        .option("subscribe", config.topic)
+        .option("startingOffsets", config.starting_offsets)
+        .option("failOnDataLoss", "false")
+        .option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
+        .load()
+    )
+
+
+def start(spark: SparkSession, config: StreamConfig) -> StreamingQuery:
+    return (
+        read_topic(spark, config)
+        .writeStream.queryName(config.app_name)
+        .foreachBatch(BatchWriter(config))
+        .option("checkpointLocation", config.checkpoint_dir)
+        .trigger(processingTime=config.trigger_interval)
+        .start()
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = load(argv)
+    LOG.info("settings %s", config.public())
+    spark = build_session(config)
+    spark.sparkContext.setLogLevel("WARN")
+    query = start(spark, config)
+    LOG.info("query %s started (id %s, run %s)", query.name, query.id, query.runId)
+    query.awaitTermination()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+# `terraform test` with the docker provider mocked: topology, addresses and the
+# inventory's shape, without a Docker engine.
+
+mock_provider "docker" {}
+
+variables {
+  host_image     = "correnteza/host:test"
+  ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKeyOnlyForTerraformTest test"
+}
+
+run "default_topology" {
+  command = plan
+
+  assert {
+    condition     = length(local.hosts) == 15
+    error_message = "the default topology must have 15 hosts"
+  }
+
+  assert {
+    condition = toset(keys(local.hosts)) == toset([
+      "zookeeper-1", "zookeeper-2", "zookeeper-3", "kafka-1", "kafka-2", "kafka-3",
+      "cassandra-1", "cassandra-2", "cassandra-3", "spark-master-1", "spark-worker-1", "spark-worker-2",
+      "postgres-1", "airflow-1", "source-1",
+    ])
+    error_message = "hosts must be named <group>-<n> with underscores as dashes"
+  }
+
+  assert {
+    condition     = local.hosts["zookeeper-1"].ip == "10.77.0.10" && local.hosts["kafka-1"].ip == "10.77.0.26" && local.hosts["source-1"].ip == "10.77.0.122"
+    error_message = "addresses come from cidrhost: first_hostnum 10 plus 16 per group"
+  }
+
+  assert {
+    condition     = length(distinct([for h in local.hosts : h.ip])) == length(local.hosts)
+    error_message = "every host must have its own address"
+  }
+
+  assert {
+    condition     = docker_container.host["cassandra-2"].memory == 2560 && docker_container.host["cassandra-2"].memory_swap == 2560
+    error_message = "memory and memory_swap come from group_memory_mb"
+  }
+
+  assert {
+    condition     = sum([for h in local.hosts : h.memory_mb]) <= 24576
+    error_message = "the default topology must fit a 24 GiB machine"
+  }
+}
+
+run "inventory_shape" {
+  command = plan
+
+  assert {
+    condition     = toset(keys(output.inventory.all.children)) == toset(["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source"])
+    error_message = "the inventory needs a group per role"
+  }
+
+  assert {
+    condition     = keys(output.inventory.all.children.kafka.hosts) == ["kafka-1", "kafka-2", "kafka-3"]
+    error_message = "the kafka group must list kafka-1..3"
+  }
+
+  assert {
+    condition     = output.inventory.all.children.cassandra.hosts["cassandra-1"].ansible_host == "10.77.0.42"
+    error_message = "inventory hosts must carry ansible_host = their private IP"
+  }
+
+  assert {
+    condition     = output.inventory.all.vars.ansible_user == "deploy" && output.inventory.all.vars.correnteza_network_cidr == "10.77.0.0/24"
+    error_message = "connection settings belong in all.vars"
+  }
+}
+
+run "colocation" {
+  command = plan
+
+  variables {
+    group_counts     = { zookeeper = 1, kafka = 1, cassandra = 1, spark_master = 1, spark_worker = 1, postgres = 1, airflow = 0, source = 1 }
+    colocated_groups = { "spark-master-1" = ["airflow"] }
+    published_ports  = {}
+  }
+
+  assert {
+    condition     = contains(keys(output.inventory.all.children.airflow.hosts), "spark-master-1")
+    error_message = "a co-located group must list the host that carries it"
+  }
+
+  assert {
+    condition     = local.hosts["spark-master-1"].memory_mb == 2048 + 3072
+    error_message = "a co-located host's memory is the sum of its groups'"
+  }
+}
+
+run "custom_cidr" {
+  command = plan
+
+  variables {
+    network_cidr = "192.168.50.0/24"
+  }
+
+  assert {
+    condition     = local.hosts["postgres-1"].ip == "192.168.50.90"
+    error_message = "addresses follow network_cidr"
+  }
+}
+
+run "rejects_required_group_at_zero" {
+  command = plan
+
+  variables {
+    group_counts = { zookeeper = 3, kafka = 0, cassandra = 3, spark_master = 1, spark_worker = 2, postgres = 1, airflow = 1, source = 1 }
+  }
+
+  expect_failures = [terraform_data.topology]
+}
+
+run "rejects_unknown_group" {
+  command = plan
+
+  variables {
+    group_counts = { zookeeper = 3, kafka = 3, cassandra = 3, spark_master = 1, spark_worker = 2, postgres = 1, airflow = 1, source = 1, hadoop = 1 }
+  }
+
+  expect_failures = [var.group_counts]
+}
+
+run "rejects_malformed_cidr" {
+  command = plan
+
+  variables {
+    network_cidr = "10.77.0.0/33"
+  }
+
+  expect_failures = [var.network_cidr]
+}
+
+run "rejects_more_hosts_than_the_cidr_holds" {
+  command = plan
+
+  variables {
+    network_cidr = "10.77.0.0/26"
+  }
+
+  expect_failures = [terraform_data.topology]
+}
+
+run "rejects_bad_public_key" {
+  command = plan
+
+  variables {
+    ssh_public_key = "not a key"
+  }
+
+  expect_failures = [var.ssh_public_key]
+}

@@ -1,0 +1,59 @@
+"""The `common` role and the hosts themselves: systemd, names, addresses, the network between hosts."""
+
+from __future__ import annotations
+
+import pytest
+
+testinfra_hosts = ["ansible://all"]
+
+
+def test_systemd_is_pid1_and_running(host):
+    assert host.check_output("ps -o comm= -p 1") == "systemd"
+    # "degraded" would mean a failed unit somewhere on the host.
+    state = host.run("systemctl is-system-running").stdout.strip()
+    assert state == "running", host.check_output("systemctl --failed --no-legend")
+
+
+def test_hostname_is_the_inventory_name(host):
+    assert host.check_output("hostname") == host.backend.get_hostname()
+
+
+def test_every_peer_resolves_to_its_ip(host, inventory):
+    peers = {
+        name: hv["correnteza_ip"]
+        for group in inventory["all"]["children"].values()
+        for name, hv in (group.get("hosts") or {}).items()
+    }
+    for name, ip in peers.items():
+        assert host.addr(name).ipv4_addresses == [ip], f"{name} must resolve to {ip}"
+
+
+@pytest.mark.parametrize("service", ["ssh"])
+def test_base_services(host, service):
+    svc = host.service(service)
+    assert svc.is_running
+    assert svc.is_enabled
+
+
+@pytest.mark.parametrize("package", ["python3", "openjdk-17-jre-headless", "rsync", "sudo"])
+def test_base_packages(host, package):
+    assert host.package(package).is_installed
+
+
+def test_time_zone(host):
+    assert host.file("/etc/timezone").content_string.strip() == "Etc/UTC"
+
+
+def test_data_volume_is_mounted(host):
+    assert host.mount_point("/data").exists
+
+
+def test_deploy_user_has_passwordless_sudo(host):
+    assert host.run("sudo -n true").rc == 0
+    assert host.user("deploy").exists
+
+
+def test_password_logins_are_off(host):
+    out = host.check_output("sudo sshd -T | grep -E '^(passwordauthentication|permitrootlogin) '")
+    assert "passwordauthentication no" in out
+    assert "permitrootlogin no" in out
