@@ -21,7 +21,7 @@ def test_tcp_round_trip_between_two_hosts(host, group_hosts):
         f"import socket; s = socket.create_server(('{server_ip}', {PORT})); s.settimeout(20); "
         "c, _ = s.accept(); c.sendall(c.recv(64)[::-1]); c.close()"
     )
-    host.run(f"(timeout 25 python3 -c \"{server}\" >/dev/null 2>&1 &); sleep 1")
+    host.run(f'(timeout 25 python3 -c "{server}" >/dev/null 2>&1 &); sleep 1')
     client_code = (
         f"import socket; c = socket.create_connection(('{server_ip}', {PORT}), timeout=5); "
         f"c.sendall(b'{token}'); print(c.recv(64).decode())"
