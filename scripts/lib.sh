@@ -42,3 +42,4 @@ tf_bin() {
 
 VENV="$ROOT/.venv"
 export VENV
+export PATH="$VENV/bin:$PATH"
