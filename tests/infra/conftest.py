@@ -1,53 +1,14 @@
-"""Shared fixtures for the testinfra suites: the generated inventory and the deployment's secrets."""
+"""testinfra suites: they need the inventory that `make up` renders (fixtures are in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-INVENTORY = ROOT / "ansible" / "inventory" / "hosts.yml"
-STATE = Path(os.environ.get("CORRENTEZA_STATE", ROOT / ".state"))
+INVENTORY = Path(__file__).resolve().parents[2] / "ansible" / "inventory" / "hosts.yml"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # testinfra's ansible backend calls ansible-inventory: use the project's venv.
-    venv_bin = str(ROOT / ".venv" / "bin")
-    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
     if not INVENTORY.exists():
         raise pytest.UsageError(f"{INVENTORY} is missing: run `make up` (it renders the inventory) first")
-
-
-@pytest.fixture(scope="session")
-def inventory() -> dict[str, Any]:
-    """The parsed inventory: {'all': {'vars': ..., 'children': {group: {'hosts': {name: vars}}}}}."""
-    return yaml.safe_load(INVENTORY.read_text())
-
-
-@pytest.fixture(scope="session")
-def group_hosts(inventory: dict[str, Any]) -> Callable[[str], dict[str, dict[str, Any]]]:
-    """group_hosts('kafka') -> {'kafka-1': {'correnteza_ip': ..., ...}, ...}."""
-
-    def _hosts(group: str) -> dict[str, dict[str, Any]]:
-        return inventory["all"]["children"].get(group, {}).get("hosts") or {}
-
-    return _hosts
-
-
-@pytest.fixture(scope="session")
-def secret() -> Callable[[str], str]:
-    """secret('cassandra_superuser_password') -> the generated value."""
-
-    def _read(name: str) -> str:
-        path = STATE / "secrets" / name
-        if not path.exists():
-            raise FileNotFoundError(f"secret {name} not found at {path}: run `make up` first")
-        return path.read_text().strip()
-
-    return _read
