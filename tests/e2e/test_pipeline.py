@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from .conftest import (
+from tests.e2e.conftest import (
     DLQ_TOPIC,
     TOPIC,
     cassandra_ids,
