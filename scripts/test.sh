@@ -24,7 +24,7 @@ pytest_phase() {
 }
 
 lint() {
-  (cd "$ROOT" && "$VENV/bin/ruff" check producer dags spark tests && "$VENV/bin/ruff" format --check producer dags spark tests)
+  (cd "$ROOT" && "$VENV/bin/ruff" check producer dags spark tests scripts && "$VENV/bin/ruff" format --check producer dags spark tests scripts)
   "$TF" fmt -check -recursive "$ROOT/terraform"
   "$TF" -chdir="$ROOT/terraform" init -input=false -backend=false -no-color >"$STATE/terraform-init-lint.log" 2>&1 \
     || { tail -20 "$STATE/terraform-init-lint.log" >&2; die "terraform init failed"; }
