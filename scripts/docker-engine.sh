@@ -3,21 +3,7 @@
 # docker.io and start dockerd in the background, logging under .state/.
 source "$(dirname "$0")/lib.sh"
 
-# Control-node packages from Debian: the engine, debootstrap for the base image,
-# rsync for Ansible's synchronize.
-missing=()
-command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
-command -v rsync >/dev/null 2>&1 || missing+=(rsync)
-if [ ${#missing[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || die "missing ${missing[*]}; installing them needs root (apt-get install ${missing[*]})"
-  command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and apt-get is not available to install them"
-  log "control node: installing Debian's ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || die "apt-get update failed: Debian's package mirror is unreachable"
-  apt-get install -y -qq "${missing[@]}" >"$STATE/apt-control.log" 2>&1 \
-    || die "apt-get install ${missing[*]} failed; see $STATE/apt-control.log"
-fi
+"$ROOT/scripts/control-packages.sh"
 
 if docker info >/dev/null 2>&1; then
   log "docker engine: already running ($(docker info -f '{{.ServerVersion}}'))"

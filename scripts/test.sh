@@ -10,6 +10,7 @@ TF=$(tf_bin)
 export TF_CLI_CONFIG_FILE="$STATE/terraformrc"
 
 tools() {
+  "$ROOT/scripts/control-packages.sh"
   "$ROOT/scripts/venv.sh"
   "$ROOT/scripts/build-provider.sh"
 }
@@ -33,8 +34,10 @@ lint() {
 }
 
 unit() {
+  # The DagBag import test runs in an Airflow venv built offline from the hosts wheelhouse.
+  "$ROOT/scripts/wheelhouse.sh" hosts
   "$ROOT/scripts/airflow-test-venv.sh"
-  CORRENTEZA_REQUIRE_AIRFLOW=1 pytest_phase unit tests/unit
+  CORRENTEZA_REQUIRE_AIRFLOW=1 CORRENTEZA_REQUIRE_PG=1 pytest_phase unit tests/unit
 }
 
 tftest() {
