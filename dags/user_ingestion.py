@@ -23,9 +23,21 @@ LOCAL_URL_DEFAULT = "http://127.0.0.1:8000"
 
 
 def _postgres() -> Any:
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
+    """A psycopg2 connection from the correnteza_postgres connection (the producer package uses psycopg2;
+    the postgres provider's hook may hand out psycopg 3 connections)."""
+    import psycopg2
+    from airflow.sdk import Connection
 
-    return PostgresHook(postgres_conn_id=POSTGRES_CONN_ID).get_conn()
+    conn = Connection.get(POSTGRES_CONN_ID)
+    return psycopg2.connect(
+        host=conn.host,
+        port=conn.port or 5432,
+        user=conn.login,
+        password=conn.password,
+        dbname=conn.schema or "ingestion",
+        connect_timeout=10,
+        application_name="airflow-user_ingestion",
+    )
 
 
 def _context() -> tuple[dict[str, Any], str]:
