@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/python
 """Ansible module: create or alter a Kafka topic through Kafka's own CLI classes."""
 
 from __future__ import annotations

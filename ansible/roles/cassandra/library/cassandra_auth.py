@@ -1,0 +1,258 @@
+#!/usr/bin/python
+"""Ansible module: replace Cassandra's default superuser, raise system_auth RF, create the app role."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import sys
+import time
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from cassandra import AuthenticationFailed, ConsistencyLevel
+    from cassandra.auth import PlainTextAuthProvider
+    from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
+    from cassandra.policies import DCAwareRoundRobinPolicy
+    from cassandra.query import SimpleStatement
+
+    DRIVER_ERROR = ""
+except ImportError as exc:  # the module runs with the cqlsh venv's interpreter, which has the driver
+    DRIVER_ERROR = str(exc)
+
+DOCUMENTATION = r"""
+---
+module: cassandra_auth
+short_description: Bootstrap Cassandra authentication idempotently
+description:
+  - Logs in as the generated superuser; while that role does not exist yet, logs in as the default
+    cassandra/cassandra, raises system_auth to NetworkTopologyStrategy with the given RF and creates the
+    superuser.
+  - Then, as the superuser, disables the default cassandra role (random password, no login, not superuser),
+    creates the application keyspace if missing, and the application role with its password and grants.
+  - Reports changed only when it created or altered something.
+options:
+  hosts: {description: Contact points., type: list, elements: str, required: true}
+  port: {description: CQL port., type: int, default: 9042}
+  local_dc: {description: Data center name., type: str, required: true}
+  replication_factor: {description: RF of system_auth and the app keyspace., type: int, required: true}
+  superuser: {description: Superuser role to create., type: str, required: true}
+  superuser_password: {description: Its password., type: str, required: true}
+  app_role: {description: Application role (LOGIN, not superuser)., type: str, required: true}
+  app_password: {description: Its password., type: str, required: true}
+  app_keyspace: {description: Keyspace the application role gets permissions on., type: str, required: true}
+  app_permissions: {description: Permissions granted on it (ALL or e.g. SELECT, MODIFY)., type: list,
+                    elements: str, default: [ALL]}
+  timeout: {description: Seconds to wait for the ring and the default role., type: int, default: 300}
+"""
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+DEFAULT_ROLE = "cassandra"
+# The permissions GRANT ALL gives on a keyspace in every supported version (5.0 adds masking ones).
+ALL_KEYSPACE_PERMISSIONS = {"ALTER", "AUTHORIZE", "CREATE", "DROP", "MODIFY", "SELECT"}
+
+
+class AuthRefused(Exception):
+    """The credentials were refused."""
+
+
+def connect(params: dict[str, Any], user: str, password: str) -> tuple[Cluster, Session]:
+    """A session as user; AuthRefused when the login is refused, NoHostAvailable when no node answers."""
+    profile = ExecutionProfile(
+        load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=params["local_dc"]),
+        consistency_level=ConsistencyLevel.QUORUM,
+        request_timeout=60,
+    )
+    cluster = Cluster(
+        params["hosts"],
+        port=params["port"],
+        auth_provider=PlainTextAuthProvider(username=user, password=password),
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+        connect_timeout=15,
+        max_schema_agreement_wait=60,
+    )
+    try:
+        return cluster, cluster.connect()
+    except NoHostAvailable as exc:
+        cluster.shutdown()
+        if any(isinstance(err, AuthenticationFailed) for err in exc.errors.values()):
+            raise AuthRefused(user) from exc
+        raise
+
+
+def login_works(params: dict[str, Any], user: str, password: str) -> bool:
+    try:
+        cluster, _ = connect(params, user, password)
+    except AuthRefused:
+        return False
+    cluster.shutdown()
+    return True
+
+
+def run(session: Session, query: str, args: tuple[Any, ...] = ()) -> list[Any]:
+    return list(session.execute(SimpleStatement(query, consistency_level=ConsistencyLevel.QUORUM), args))
+
+
+def replication_matches(session: Session, keyspace: str, dc: str, rf: int) -> bool | None:
+    """Whether the keyspace uses NetworkTopologyStrategy with exactly {dc: rf}; None when it is missing."""
+    rows = run(
+        session, "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s", (keyspace,)
+    )
+    if not rows:
+        return None
+    replication = dict(rows[0].replication)
+    strategy = replication.pop("class", "")
+    return strategy.endswith("NetworkTopologyStrategy") and replication == {dc: str(rf)}
+
+
+def ensure_auth_replication(session: Session, params: dict[str, Any], actions: list[str]) -> None:
+    dc, rf = params["local_dc"], params["replication_factor"]
+    if not replication_matches(session, "system_auth", dc, rf):
+        run(
+            session,
+            f"ALTER KEYSPACE system_auth WITH replication = "
+            f"{{'class': 'NetworkTopologyStrategy', '{dc}': {rf}}}",
+        )
+        actions.append(f"system_auth replication {dc}:{rf}")
+
+
+def bootstrap_superuser(params: dict[str, Any], deadline: float, actions: list[str]) -> None:
+    """Until the superuser logs in: create it through the default role (which appears ~10 s after start)."""
+    while True:
+        if login_works(params, params["superuser"], params["superuser_password"]):
+            return
+        try:
+            cluster, session = connect(params, DEFAULT_ROLE, DEFAULT_ROLE)
+        except (AuthRefused, NoHostAvailable):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(5)
+            continue
+        try:
+            ensure_auth_replication(session, params, actions)
+            role = params["superuser"]
+            # CREATE, or ALTER when it exists with another password (not both: Cassandra 5 allows
+            # one password change per role every 5 s).
+            verb = "CREATE ROLE IF NOT EXISTS" if role_row(session, role) is None else "ALTER ROLE"
+            statement = f"{verb} {role} WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = %s"
+            run(session, statement, (params["superuser_password"],))
+            actions.append(f"superuser {role} created")
+        finally:
+            cluster.shutdown()
+        time.sleep(6)  # the roles cache (roles_validity) may hold the old answer; password change rate limit
+
+
+def role_row(session: Session, role: str) -> Any:
+    rows = run(
+        session, "SELECT role, can_login, is_superuser FROM system_auth.roles WHERE role = %s", (role,)
+    )
+    return rows[0] if rows else None
+
+
+def ensure_app_role(session: Session, params: dict[str, Any], actions: list[str]) -> None:
+    role, password = params["app_role"], params["app_password"]
+    row = role_row(session, role)
+    if row is None:
+        run(
+            session,
+            f"CREATE ROLE IF NOT EXISTS {role} WITH LOGIN = true AND SUPERUSER = false AND PASSWORD = %s",
+            (password,),
+        )
+        actions.append(f"role {role} created")
+    elif not row.can_login or row.is_superuser or not login_works(params, role, password):
+        run(
+            session,
+            f"ALTER ROLE {role} WITH LOGIN = true AND SUPERUSER = false AND PASSWORD = %s",
+            (password,),
+        )
+        actions.append(f"role {role} altered")
+
+
+def ensure_keyspace(session: Session, params: dict[str, Any], actions: list[str]) -> None:
+    keyspace, dc, rf = params["app_keyspace"], params["local_dc"], params["replication_factor"]
+    if replication_matches(session, keyspace, dc, rf) is None:
+        run(
+            session,
+            f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
+            f"{{'class': 'NetworkTopologyStrategy', '{dc}': {rf}}}",
+        )
+        actions.append(f"keyspace {keyspace} created")
+
+
+def ensure_grants(session: Session, params: dict[str, Any], actions: list[str]) -> None:
+    role, keyspace = params["app_role"], params["app_keyspace"]
+    rows = run(
+        session,
+        "SELECT permissions FROM system_auth.role_permissions WHERE role = %s AND resource = %s",
+        (role, f"data/{keyspace}"),
+    )
+    held = set(rows[0].permissions or ()) if rows else set()
+    for permission in params["app_permissions"]:
+        wanted = ALL_KEYSPACE_PERMISSIONS if permission == "ALL" else {permission}
+        if not wanted <= held:
+            run(session, f"GRANT {permission} ON KEYSPACE {keyspace} TO {role}")
+            actions.append(f"granted {permission} on {keyspace} to {role}")
+
+
+def disable_default_role(session: Session, actions: list[str]) -> None:
+    row = role_row(session, DEFAULT_ROLE)
+    if row is not None and (row.can_login or row.is_superuser):
+        run(
+            session,
+            f"ALTER ROLE {DEFAULT_ROLE} WITH SUPERUSER = false AND LOGIN = false AND PASSWORD = %s",
+            (secrets.token_urlsafe(32),),
+        )
+        actions.append(f"default role {DEFAULT_ROLE} disabled")
+
+
+def ensure(params: dict[str, Any]) -> list[str]:
+    actions: list[str] = []
+    bootstrap_superuser(params, time.monotonic() + params["timeout"], actions)
+    cluster, session = connect(params, params["superuser"], params["superuser_password"])
+    try:
+        ensure_auth_replication(session, params, actions)
+        ensure_keyspace(session, params, actions)
+        ensure_app_role(session, params, actions)
+        ensure_grants(session, params, actions)
+        disable_default_role(session, actions)
+    finally:
+        cluster.shutdown()
+    return actions
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "hosts": {"type": "list", "elements": "str", "required": True},
+            "port": {"type": "int", "default": 9042},
+            "local_dc": {"type": "str", "required": True},
+            "replication_factor": {"type": "int", "required": True},
+            "superuser": {"type": "str", "required": True},
+            "superuser_password": {"type": "str", "required": True, "no_log": True},
+            "app_role": {"type": "str", "required": True},
+            "app_password": {"type": "str", "required": True, "no_log": True},
+            "app_keyspace": {"type": "str", "required": True},
+            "app_permissions": {"type": "list", "elements": "str", "default": ["ALL"]},
+            "timeout": {"type": "int", "default": 300},
+        },
+        supports_check_mode=False,
+    )
+    if DRIVER_ERROR:
+        module.fail_json(msg=f"cannot import cassandra-driver in {sys.executable} ({DRIVER_ERROR})")
+    params = module.params
+    names = [params["superuser"], params["app_role"], params["app_keyspace"], params["local_dc"]]
+    bad = [name for name in names if not IDENTIFIER.match(name)]
+    bad += [perm for perm in params["app_permissions"] if not re.match(r"^[A-Z_]+$", perm)]
+    if bad:
+        module.fail_json(msg=f"not plain lower-case CQL identifiers / permission names: {bad}")
+    try:
+        actions = ensure(params)
+    except (AuthRefused, NoHostAvailable) as exc:
+        module.fail_json(msg=f"cannot log in as {params['superuser']} nor as the default role: {exc}")
+    module.exit_json(changed=bool(actions), actions=actions)
+
+
+if __name__ == "__main__":
+    main()

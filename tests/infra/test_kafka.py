@@ -1,0 +1,135 @@
+"""Kafka cluster: service, listener on the private IP, broker registration, ISR, an acks=all round trip."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import testinfra
+from confluent_kafka import Consumer, KafkaError, Producer
+
+testinfra_hosts = ["ansible://kafka"]
+
+PORT = 9092
+DECLARED_TOPICS = {"users_created": 6, "users_created.dlq": 3}
+
+
+def private_ip(host: Any) -> str:
+    return host.ansible.get_variables()["correnteza_ip"]
+
+
+def listening_addresses(host: Any, port: int) -> set[str]:
+    out = host.check_output(f"ss -Hltn 'sport = :{port}'")
+    return {line.split()[3].rsplit(":", 1)[0].strip("[]") for line in out.splitlines() if line.strip()}
+
+
+def service_listeners(host: Any, unit: str, user: str) -> set[str]:
+    """host:port of every TCP listener of the unit's main process (ss run as the service's user, which may
+    read its own process's sockets; root may not in these containers, which lack CAP_SYS_PTRACE)."""
+    pid = host.check_output(f"systemctl show -p MainPID --value {unit}").strip()
+    out = host.check_output(f"sudo -u {user} ss -Hltnp")
+    return {line.split()[3] for line in out.splitlines() if f"pid={pid}," in line}
+
+
+@pytest.fixture(scope="module")
+def brokers(group_hosts: Callable[[str], dict[str, dict[str, Any]]]) -> dict[str, str]:
+    """Inventory name -> private IP of every broker."""
+    return {name: hostvars["correnteza_ip"] for name, hostvars in group_hosts("kafka").items()}
+
+
+@pytest.fixture(scope="module")
+def admin_host(brokers: dict[str, str]) -> Any:
+    return testinfra.get_host(f"ansible://{sorted(brokers)[0]}")
+
+
+@pytest.fixture(scope="module")
+def bootstrap(brokers: dict[str, str]) -> str:
+    return ",".join(f"{ip}:{PORT}" for ip in brokers.values())
+
+
+def describe(admin_host: Any, topic: str) -> str:
+    ip = private_ip(admin_host)
+    return admin_host.check_output(f"kafka-topics --bootstrap-server {ip}:{PORT} --describe --topic {topic}")
+
+
+def test_service_running_and_enabled(host):
+    service = host.service("kafka")
+    assert service.is_running
+    assert service.is_enabled
+
+
+def test_listener_on_private_ip_only(host):
+    assert listening_addresses(host, PORT) == {private_ip(host)}
+
+
+def test_broker_process_listens_nowhere_else(host):
+    assert service_listeners(host, "kafka", "kafka") == {f"{private_ip(host)}:{PORT}"}
+
+
+def test_every_broker_is_in_the_cluster_metadata(admin_host, brokers):
+    ip = private_ip(admin_host)
+    out = admin_host.check_output(f"kafka-broker-api-versions --bootstrap-server {ip}:{PORT}")
+    registered = set(re.findall(r"^(\d+\.\d+\.\d+\.\d+):\d+ \(id: (\d+) rack", out, re.MULTILINE))
+    assert registered == {(broker_ip, str(i)) for i, broker_ip in enumerate(brokers.values(), start=1)}
+
+
+@pytest.mark.parametrize(("topic", "partitions"), sorted(DECLARED_TOPICS.items()))
+def test_declared_topic_has_rf3_and_full_isr(admin_host, topic, partitions):
+    out = describe(admin_host, topic)
+    assert re.search(rf"PartitionCount:\s*{partitions}\s+ReplicationFactor:\s*3\b", out)
+    assert "min.insync.replicas=2" in out
+    isrs = re.findall(r"Partition: \d+\s+Leader: \d+\s+Replicas: [\d,]+\s+Isr: ([\d,]+)", out)
+    assert len(isrs) == partitions
+    assert all(len(isr.split(",")) == 3 for isr in isrs), out
+
+
+def test_round_trip_with_acks_all(admin_host, bootstrap):
+    ip = private_ip(admin_host)
+    topic = f"correnteza-infra-test-{uuid.uuid4().hex[:12]}"
+    admin_host.check_output(
+        f"kafka-topics --bootstrap-server {ip}:{PORT} --create --topic {topic} --partitions 3 "
+        f"--replication-factor 3 --config min.insync.replicas=2"
+    )
+    try:
+        isrs = re.findall(r"Isr: ([\d,]+)", describe(admin_host, topic))
+        assert isrs and all(len(isr.split(",")) == 3 for isr in isrs)
+        key, value = uuid.uuid4().hex.encode(), f"hello {uuid.uuid4()}".encode()
+        assert produce(bootstrap, topic, key, value) is None
+        assert consume_one(bootstrap, topic) == (key, value)
+    finally:
+        admin_host.run(f"kafka-topics --bootstrap-server {ip}:{PORT} --delete --topic {topic}")
+
+
+def produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> KafkaError | None:
+    """Produce one record with acks=all and idempotence; the delivery error, None on success."""
+    errors: list[KafkaError | None] = []
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+    producer.produce(topic, key=key, value=value, on_delivery=lambda err, _msg: errors.append(err))
+    assert producer.flush(30) == 0
+    return errors[0]
+
+
+def consume_one(bootstrap: str, topic: str, timeout: float = 60) -> tuple[bytes, bytes]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}-reader",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error():
+                continue
+            return msg.key(), msg.value()
+    finally:
+        consumer.close()
+    raise AssertionError(f"nothing consumed from {topic} in {timeout} s")

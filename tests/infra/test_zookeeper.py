@@ -1,0 +1,98 @@
+"""ZooKeeper ensemble: service, listeners on the private IP, one leader, replication of a znode."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import testinfra
+
+testinfra_hosts = ["ansible://zookeeper"]
+
+CLIENT_PORT = 2181
+ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
+
+
+def private_ip(host: Any) -> str:
+    return host.ansible.get_variables()["correnteza_ip"]
+
+
+def listening_addresses(host: Any, port: int) -> set[str]:
+    """Local addresses with a TCP listener on port (IPv4 and IPv6)."""
+    out = host.check_output(f"ss -Hltn 'sport = :{port}'")
+    return {line.split()[3].rsplit(":", 1)[0].strip("[]") for line in out.splitlines() if line.strip()}
+
+
+def service_listeners(host: Any, unit: str, user: str) -> set[str]:
+    """host:port of every TCP listener of the unit's main process (ss run as the service's user, which may
+    read its own process's sockets; root may not in these containers, which lack CAP_SYS_PTRACE)."""
+    pid = host.check_output(f"systemctl show -p MainPID --value {unit}").strip()
+    out = host.check_output(f"sudo -u {user} ss -Hltnp")
+    return {line.split()[3] for line in out.splitlines() if f"pid={pid}," in line}
+
+
+def mode(host: Any) -> str:
+    """'leader' or 'follower' from the srvr four-letter word (asked up to 5 times: on a busy host the
+    answer is sometimes empty)."""
+    out = ""
+    for _ in range(5):
+        out = host.check_output(f"echo srvr | nc -w 3 {private_ip(host)} {CLIENT_PORT}")
+        match = re.search(r"^Mode:\s*(\w+)", out, re.MULTILINE)
+        if match:
+            return match.group(1)
+        time.sleep(1)
+    raise AssertionError(f"no Mode in srvr answer: {out!r}")
+
+
+@pytest.fixture(scope="module")
+def members(group_hosts: Callable[[str], dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Every ensemble member's testinfra host, by inventory name."""
+    return {name: testinfra.get_host(f"ansible://{name}") for name in group_hosts("zookeeper")}
+
+
+def test_service_running_and_enabled(host):
+    service = host.service("zookeeper")
+    assert service.is_running
+    assert service.is_enabled
+
+
+@pytest.mark.parametrize("port", [CLIENT_PORT, 3888])
+def test_port_listens_on_private_ip_only(host, port):
+    assert listening_addresses(host, port) == {private_ip(host)}
+
+
+def test_quorum_port_only_on_leader_and_private_ip(host):
+    expected = {private_ip(host)} if mode(host) == "leader" else set()
+    assert listening_addresses(host, 2888) == expected
+
+
+def test_server_process_listens_nowhere_else(host):
+    ip = private_ip(host)
+    allowed = {f"{ip}:{CLIENT_PORT}", f"{ip}:3888", f"{ip}:2888"}
+    listeners = service_listeners(host, "zookeeper", "zookeeper")
+    assert {f"{ip}:{CLIENT_PORT}", f"{ip}:3888"} <= listeners <= allowed
+
+
+def test_exactly_one_leader(members):
+    modes = sorted(mode(member) for member in members.values())
+    assert modes == ["follower"] * (len(modes) - 1) + ["leader"]
+
+
+def test_znode_written_on_one_member_reads_back_on_every_other(members):
+    names = sorted(members)
+    writer = members[names[0]]
+    path = f"/correnteza-infra-test-{uuid.uuid4().hex[:12]}"
+    value = uuid.uuid4().hex
+    created = writer.run(f"{ZKCLI} -server {private_ip(writer)}:{CLIENT_PORT} create {path} {value}")
+    assert f"Created {path}" in created.stdout + created.stderr
+    try:
+        for name in names[1:]:
+            reader = members[name]
+            out = reader.check_output(f"{ZKCLI} -server {private_ip(reader)}:{CLIENT_PORT} get {path}")
+            assert value in out.splitlines(), f"{name} did not read {path}"
+    finally:
+        writer.run(f"{ZKCLI} -server {private_ip(writer)}:{CLIENT_PORT} delete {path}")
