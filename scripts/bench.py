@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -84,21 +83,25 @@ def bench_kafka(count: int) -> tuple[float, float]:
             raise RuntimeError(f"{len(failed)} deliveries failed: {failed[0]}")
         return count / (time.perf_counter() - t0)
 
-    durable = figures(
-        f"kafka: {count:,} x 1.2 KB, acks=all idempotent",
-        "records/s",
-        repeat(lambda: run({"acks": "all", "enable.idempotence": True})),
-    )
-    fast = figures(f"kafka: {count:,} x 1.2 KB, acks=1", "records/s", repeat(lambda: run({"acks": "1"})))
-    admin.delete_topics([topic])
+    try:
+        durable = figures(
+            f"kafka: {count:,} x 1.2 KB, acks=all idempotent",
+            "records/s",
+            repeat(lambda: run({"acks": "all", "enable.idempotence": True})),
+        )
+        fast = figures(f"kafka: {count:,} x 1.2 KB, acks=1", "records/s", repeat(lambda: run({"acks": "1"})))
+    finally:
+        admin.delete_topics([topic])[topic].result(60)
     return durable, fast
 
 
 def bench_cassandra(count: int) -> float:
     cluster, session = pipeline.cassandra()
     try:
-        session.execute("CREATE TABLE IF NOT EXISTS bench_rows (id uuid PRIMARY KEY, payload text)")
-        stmt = session.prepare("INSERT INTO bench_rows (id, payload) VALUES (?, ?)")
+        session.execute(
+            "CREATE TABLE IF NOT EXISTS spark_streams.bench_rows (id uuid PRIMARY KEY, payload text)"
+        )
+        stmt = session.prepare("INSERT INTO spark_streams.bench_rows (id, payload) VALUES (?, ?)")
         stmt.consistency_level = ConsistencyLevel.LOCAL_QUORUM
         payload = "x" * 1200
 
@@ -111,26 +114,24 @@ def bench_cassandra(count: int) -> float:
             assert all(ok for ok, _ in results)
             return count / (time.perf_counter() - t0)
 
-        med = figures(
+        return figures(
             f"cassandra: {count:,} x 1.2 KB, LOCAL_QUORUM, RF 3", "rows/s", repeat(once, max(1, RUNS - 2))
         )
-        session.execute("DROP TABLE IF EXISTS bench_rows")
-        return med
     finally:
+        session.execute("DROP TABLE IF EXISTS spark_streams.bench_rows")
         cluster.shutdown()
 
 
 def bench_e2e(n: int) -> float:
-    seed = f"bench-{uuid.uuid4().hex[:8]}"
-    t0 = time.perf_counter()
-    env = dict(os.environ, N=str(n), BATCHES=str(max(1, n // 1000)), SEED=seed)
-    subprocess.run([sys.executable, str(Path(__file__).with_name("pipeline.py")), "run"], env=env, check=True)
-    secs = time.perf_counter() - t0
+    """One DAG run of n users in batches of up to 1,000 (a fresh seed): the run's hops and its rows/s."""
+    batches = max(1, -(-n // 1000))
+    result = pipeline.run(n - n % batches, batches, f"bench-{uuid.uuid4().hex[:8]}", timeout=1800)
     print(
-        f"  e2e: {n:,} users, trigger -> last row in Cassandra {secs:8.0f} s   {n / secs:8.0f} rows/s",
+        f"  e2e: {result.users:,} users, trigger -> last row in Cassandra {result.total_s:8.1f} s "
+        f"{result.users / result.total_s:8.0f} rows/s",
         flush=True,
     )
-    return n / secs
+    return result.users / result.total_s
 
 
 def main() -> int:
