@@ -64,6 +64,7 @@ def start(spark: SparkSession, config: StreamConfig) -> StreamingQuery:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     config = load(argv)
     LOG.info("settings %s", config.public())
     spark = build_session(config)

@@ -66,22 +66,24 @@ def test_application_is_running_in_the_master(host):
 
 
 def test_checkpoint_is_on_the_data_volume(host):
-    checkpoint = host.file(CHECKPOINT)
-    assert checkpoint.is_directory
-    assert checkpoint.user == "spark"
-    real = host.check_output(f"realpath {CHECKPOINT}")
-    assert not real.startswith("/tmp")
-    assert host.check_output(f"findmnt -n -o TARGET -T {CHECKPOINT}") == "/data"
-    # The running query has written its metadata (the query id) and offsets there.
-    assert host.file(f"{CHECKPOINT}/metadata").is_file
-    assert host.file(f"{CHECKPOINT}/offsets").is_directory
+    with host.sudo():
+        checkpoint = host.file(CHECKPOINT)
+        assert checkpoint.is_directory
+        assert checkpoint.user == "spark"
+        real = host.check_output(f"realpath {CHECKPOINT}")
+        assert not real.startswith("/tmp")
+        assert host.check_output(f"findmnt -n -o TARGET -T {CHECKPOINT}") == "/data"
+        # The running query has written its metadata (the query id) and offsets there.
+        assert host.file(f"{CHECKPOINT}/metadata").is_file
+        assert host.file(f"{CHECKPOINT}/offsets").is_directory
 
 
 def test_password_file_is_private_and_not_in_the_settings(host, secret):
-    password_file = host.file("/etc/correnteza/cassandra_app_password")
-    assert password_file.user == "spark"
-    assert password_file.mode == 0o600
-    settings = host.file("/etc/correnteza/stream.json").content_string
+    with host.sudo():
+        password_file = host.file("/etc/correnteza/cassandra_app_password")
+        assert password_file.user == "spark"
+        assert password_file.mode == 0o600
+        settings = host.file("/etc/correnteza/stream.json").content_string
     assert secret("cassandra_app_password") not in settings
     assert '"checkpoint_dir": "/data/spark/checkpoints/users_created"' in settings
 

@@ -165,7 +165,7 @@ def test_dead_letter_messages_are_json_with_every_field(spark):
 
 def test_transform_throughput(spark):
     """A floor on local[1] rows/s: catches a pathological plan, printed for the report."""
-    count = 10000
+    count = 4000
     values = [user({"login.uuid": f"00000000-0000-4000-8000-{index:012d}"}) for index in range(count)]
     source = kafka_rows(spark, values).cache()
     assert source.count() == count
@@ -181,13 +181,11 @@ def test_transform_throughput(spark):
 
 
 def cql_columns(name: str) -> list[str]:
-    text = (SPARK_DIR / "cql" / name).read_text()
-    body = text[text.index("(") + 1 : text.rindex(")")]
-    return [
-        line.split()[0]
-        for line in body.splitlines()
-        if line.strip() and not line.strip().startswith("PRIMARY")
-    ]
+    lines = (SPARK_DIR / "cql" / name).read_text().splitlines()
+    text = "\n".join(line for line in lines if not line.startswith("--"))
+    body = text[text.index("(") + 1 : text.index("\n)")]
+    columns = [line.strip() for line in body.splitlines() if line.strip()]
+    return [line.split()[0] for line in columns if not line.startswith("PRIMARY")]
 
 
 def test_cql_tables_match_the_job_columns():
@@ -204,3 +202,40 @@ def test_cql_keyspace_renders_with_the_replication_factor():
     assert "CREATE KEYSPACE IF NOT EXISTS spark_streams" in text
     assert "{'class': 'NetworkTopologyStrategy', 'dc1': 3}" in text
     assert "CREATE TABLE IF NOT EXISTS spark_streams.schema_migrations" in text
+
+
+def test_batch_writer_routes_one_micro_batch(spark, monkeypatch, caplog):
+    """foreachBatch: valid rows (latest per id) to created_users, dead letters to the table and the topic."""
+    import logging
+
+    from correnteza_stream import sink
+    from correnteza_stream.config import StreamConfig
+
+    written: dict[str, list[Row]] = {}
+
+    def fake_cassandra(frame, config, table):
+        written[table] = frame.collect()
+
+    def fake_topic(messages, config):
+        written[config.dlq_topic] = messages.collect()
+
+    monkeypatch.setattr(sink, "write_cassandra", fake_cassandra)
+    monkeypatch.setattr(sink, "write_dead_letter_topic", fake_topic)
+    values = [user(), "garbage", user({"email": "new@example.com"}), user({"nat": "XYZ"})]
+    with caplog.at_level(logging.INFO, logger="correnteza.stream"):
+        sink.BatchWriter(StreamConfig())(kafka_rows(spark, values), 7)
+    assert [row["email"] for row in written["created_users"]] == ["new@example.com"]
+    assert sorted(row["kafka_offset"] for row in written["created_users_dlq"]) == [101, 103]
+    assert len(written["users_created.dlq"]) == 2
+    assert "batch_id=7 rows_in=4 valid=2 invalid=2" in caplog.text
+
+
+def test_batch_writer_skips_writes_for_an_empty_batch(spark, monkeypatch):
+    from correnteza_stream import sink
+    from correnteza_stream.config import StreamConfig
+
+    calls: list[str] = []
+    monkeypatch.setattr(sink, "write_cassandra", lambda frame, config, table: calls.append(table))
+    monkeypatch.setattr(sink, "write_dead_letter_topic", lambda messages, config: calls.append("topic"))
+    sink.BatchWriter(StreamConfig())(kafka_rows(spark, []), 0)
+    assert calls == []

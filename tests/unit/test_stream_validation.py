@@ -114,7 +114,7 @@ def test_validation_throughput(spark):
     """Not a benchmark: a floor that catches a pathological plan (e.g. a Python UDF slipping in)."""
     import time
 
-    count = 5000
+    count = 2000
     values = [user({"login.uuid": f"00000000-0000-4000-8000-{index:012d}"}) for index in range(count)]
     values[::10] = ["garbage"] * len(values[::10])
     frame = validate(parse(kafka_rows(spark, values))).cache()
