@@ -22,7 +22,7 @@ for comp in "$@"; do
   pom="$ROOT/scripts/maven/$comp.pom.xml"
   [ -f "$pom" ] || die "no Maven pom for component '$comp' (expected $pom)"
   out="$CACHE/jars/$comp"
-  stamp=$( (cat "$pom"; echo "$props") | sha256sum | cut -c1-16)
+  stamp=$( (cat "$pom"; cat "$ROOT/scripts/maven/$comp.exclude" 2>/dev/null; echo "$props") | sha256sum | cut -c1-16)
   if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
     log "jars: $comp is current ($(find "$out" -name '*.jar' | wc -l) jars)"
     continue

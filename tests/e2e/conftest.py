@@ -81,7 +81,11 @@ class Airflow:
         return bool(self._call("GET", "")["is_paused"])
 
     def trigger(self, conf: dict[str, Any], run_id: str) -> str:
-        self._call("POST", "/dagRuns", json={"dag_run_id": run_id, "logical_date": None, "conf": conf})
+        """`airflow dags trigger` on the Airflow host, as an operator would."""
+        host = testinfra.get_host("ansible://airflow-1")
+        conf_arg = shlex.quote(json.dumps(conf))
+        out = host.run(f"sudo /usr/local/bin/airflow dags trigger {DAG_ID} --run-id {run_id} --conf {conf_arg}")
+        assert out.rc == 0, f"airflow dags trigger failed: {out.stdout[-2000:]}\n{out.stderr[-2000:]}"
         return run_id
 
     def state(self, run_id: str) -> str:
