@@ -84,7 +84,8 @@ class Airflow:
         """`airflow dags trigger` on the Airflow host, as an operator would."""
         host = testinfra.get_host("ansible://airflow-1")
         conf_arg = shlex.quote(json.dumps(conf))
-        out = host.run(f"sudo /usr/local/bin/airflow dags trigger {DAG_ID} --run-id {run_id} --conf {conf_arg}")
+        cmd = f"sudo /usr/local/bin/airflow dags trigger {DAG_ID} --run-id {run_id} --conf {conf_arg}"
+        out = host.run(cmd)
         assert out.rc == 0, f"airflow dags trigger failed: {out.stdout[-2000:]}\n{out.stderr[-2000:]}"
         return run_id
 
