@@ -12,27 +12,12 @@ import pytest
 import testinfra
 from confluent_kafka import Consumer, KafkaError, Producer
 
+from tests.infra.listeners import listening_addresses, private_ip, service_listeners
+
 testinfra_hosts = ["ansible://kafka"]
 
 PORT = 9092
 DECLARED_TOPICS = {"users_created": 6, "users_created.dlq": 3}
-
-
-def private_ip(host: Any) -> str:
-    return host.ansible.get_variables()["correnteza_ip"]
-
-
-def listening_addresses(host: Any, port: int) -> set[str]:
-    out = host.check_output(f"ss -Hltn 'sport = :{port}'")
-    return {line.split()[3].rsplit(":", 1)[0].strip("[]") for line in out.splitlines() if line.strip()}
-
-
-def service_listeners(host: Any, unit: str, user: str) -> set[str]:
-    """host:port of every TCP listener of the unit's main process (ss run as the service's user, which may
-    read its own process's sockets; root may not in these containers, which lack CAP_SYS_PTRACE)."""
-    pid = host.check_output(f"systemctl show -p MainPID --value {unit}").strip()
-    out = host.check_output(f"sudo -u {user} ss -Hltnp")
-    return {line.split()[3] for line in out.splitlines() if f"pid={pid}," in line}
 
 
 @pytest.fixture(scope="module")
