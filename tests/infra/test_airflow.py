@@ -170,3 +170,14 @@ def test_variables_from_the_inventory(host, group_hosts):
     }
     for key, value in expected.items():
         assert host.check_output(CLI.format(f"variables get {key}")).strip() == value
+
+
+def test_pipeline_settings_variable_names_the_contract(host):
+    settings = json.loads(host.check_output(CLI.format("variables get correnteza_pipeline")))
+    assert settings == {
+        "topic_users": "users_created",
+        "topic_dlq": "users_created.dlq",
+        "conn_postgres": "correnteza_postgres",
+        "conn_kafka": "correnteza_kafka",
+        "conn_cassandra": "correnteza_cassandra",
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -51,3 +52,14 @@ def test_second_ansible_run_changes_nothing():
     assert not changed, (
         f"second run changed: {changed}; see {STATE / 'ansible-idempotence.log'} ({len(tasks)} results)"
     )
+
+
+def test_contract_file_is_rendered_for_scripts_and_tests():
+    contract = json.loads((STATE / "contract.json").read_text())
+    assert contract["ports"]["kafka"] == 9092
+    assert contract["ports"]["cassandra"] == 9042
+    assert all(isinstance(port, int) for port in contract["ports"].values()), contract["ports"]
+    assert contract["kafka"] == {"topic_users": "users_created", "topic_dlq": "users_created.dlq"}
+    assert contract["cassandra"]["keyspace"] == "spark_streams"
+    assert contract["cassandra"]["table_users"] == "created_users"
+    assert contract["postgres"]["ingestion_db"] == "ingestion"

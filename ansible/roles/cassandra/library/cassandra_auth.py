@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Ansible module: replace Cassandra's default superuser, raise system_auth RF, create the app role."""
+"""Ansible module: replace the default superuser, raise system_auth RF, create the app role (no grants)."""
 
 from __future__ import annotations
 
@@ -30,28 +30,24 @@ description:
   - Logs in as the generated superuser; while that role does not exist yet, logs in as the default
     cassandra/cassandra, raises system_auth to NetworkTopologyStrategy with the given RF and creates the
     superuser.
-  - Then, as the superuser, disables the default cassandra role (random password, no login, not superuser),
-    creates the application keyspace if missing, and the application role with its password and grants.
+  - Then, as the superuser, disables the default cassandra role (random password, no login, not superuser)
+    and creates the application role with its password. The application keyspace and the role's grants on it
+    belong to the cassandra_schema role.
   - Reports changed only when it created or altered something.
 options:
   hosts: {description: Contact points., type: list, elements: str, required: true}
-  port: {description: CQL port., type: int, default: 9042}
+  port: {description: CQL port., type: int, required: true}
   local_dc: {description: Data center name., type: str, required: true}
-  replication_factor: {description: RF of system_auth and the app keyspace., type: int, required: true}
+  replication_factor: {description: RF of system_auth., type: int, required: true}
   superuser: {description: Superuser role to create., type: str, required: true}
   superuser_password: {description: Its password., type: str, required: true}
   app_role: {description: Application role (LOGIN, not superuser)., type: str, required: true}
   app_password: {description: Its password., type: str, required: true}
-  app_keyspace: {description: Keyspace the application role gets permissions on., type: str, required: true}
-  app_permissions: {description: Permissions granted on it (ALL or e.g. SELECT, MODIFY)., type: list,
-                    elements: str, default: [ALL]}
   timeout: {description: Seconds to wait for the ring and the default role., type: int, default: 300}
 """
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 DEFAULT_ROLE = "cassandra"
-# The permissions GRANT ALL gives on a keyspace in every supported version (5.0 adds masking ones).
-ALL_KEYSPACE_PERMISSIONS = {"ALTER", "AUTHORIZE", "CREATE", "DROP", "MODIFY", "SELECT"}
 
 
 class AuthRefused(Exception):
@@ -170,32 +166,6 @@ def ensure_app_role(session: Session, params: dict[str, Any], actions: list[str]
         actions.append(f"role {role} altered")
 
 
-def ensure_keyspace(session: Session, params: dict[str, Any], actions: list[str]) -> None:
-    keyspace, dc, rf = params["app_keyspace"], params["local_dc"], params["replication_factor"]
-    if replication_matches(session, keyspace, dc, rf) is None:
-        run(
-            session,
-            f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
-            f"{{'class': 'NetworkTopologyStrategy', '{dc}': {rf}}}",
-        )
-        actions.append(f"keyspace {keyspace} created")
-
-
-def ensure_grants(session: Session, params: dict[str, Any], actions: list[str]) -> None:
-    role, keyspace = params["app_role"], params["app_keyspace"]
-    rows = run(
-        session,
-        "SELECT permissions FROM system_auth.role_permissions WHERE role = %s AND resource = %s",
-        (role, f"data/{keyspace}"),
-    )
-    held = set(rows[0].permissions or ()) if rows else set()
-    for permission in params["app_permissions"]:
-        wanted = ALL_KEYSPACE_PERMISSIONS if permission == "ALL" else {permission}
-        if not wanted <= held:
-            run(session, f"GRANT {permission} ON KEYSPACE {keyspace} TO {role}")
-            actions.append(f"granted {permission} on {keyspace} to {role}")
-
-
 def disable_default_role(session: Session, actions: list[str]) -> None:
     row = role_row(session, DEFAULT_ROLE)
     if row is not None and (row.can_login or row.is_superuser):
@@ -213,9 +183,7 @@ def ensure(params: dict[str, Any]) -> list[str]:
     cluster, session = connect(params, params["superuser"], params["superuser_password"])
     try:
         ensure_auth_replication(session, params, actions)
-        ensure_keyspace(session, params, actions)
         ensure_app_role(session, params, actions)
-        ensure_grants(session, params, actions)
         disable_default_role(session, actions)
     finally:
         cluster.shutdown()
@@ -226,15 +194,13 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "hosts": {"type": "list", "elements": "str", "required": True},
-            "port": {"type": "int", "default": 9042},
+            "port": {"type": "int", "required": True},
             "local_dc": {"type": "str", "required": True},
             "replication_factor": {"type": "int", "required": True},
             "superuser": {"type": "str", "required": True},
             "superuser_password": {"type": "str", "required": True, "no_log": True},
             "app_role": {"type": "str", "required": True},
             "app_password": {"type": "str", "required": True, "no_log": True},
-            "app_keyspace": {"type": "str", "required": True},
-            "app_permissions": {"type": "list", "elements": "str", "default": ["ALL"]},
             "timeout": {"type": "int", "default": 300},
         },
         supports_check_mode=False,
@@ -242,11 +208,10 @@ def main() -> None:
     if DRIVER_ERROR:
         module.fail_json(msg=f"cannot import cassandra-driver in {sys.executable} ({DRIVER_ERROR})")
     params = module.params
-    names = [params["superuser"], params["app_role"], params["app_keyspace"], params["local_dc"]]
+    names = [params["superuser"], params["app_role"], params["local_dc"]]
     bad = [name for name in names if not IDENTIFIER.match(name)]
-    bad += [perm for perm in params["app_permissions"] if not re.match(r"^[A-Z_]+$", perm)]
     if bad:
-        module.fail_json(msg=f"not plain lower-case CQL identifiers / permission names: {bad}")
+        module.fail_json(msg=f"not plain lower-case CQL identifiers: {bad}")
     try:
         actions = ensure(params)
     except (AuthRefused, NoHostAvailable) as exc:
