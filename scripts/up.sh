@@ -33,14 +33,29 @@ deploy() {
   grep -q 'PLAY RECAP' "$log_file" || die "ansible-playbook did not finish; see $log_file"
 }
 
+# The UIs Terraform publishes on 127.0.0.1 (inventory all.vars.correnteza_published_ports).
+published_uis() {
+  "$VENV/bin/python" - "$ROOT/ansible/inventory/hosts.yml" "$STATE/contract.json" <<'PY'
+import json, sys, yaml
+published = yaml.safe_load(open(sys.argv[1]))["all"]["vars"].get("correnteza_published_ports", {})
+contract = json.load(open(sys.argv[2]))
+names = {"airflow_api": "Airflow UI", "spark_master_ui": "Spark UI", "spark_driver_ui": "Stream UI"}
+for port, label in names.items():
+    if port in published:
+        extra = f"  user {contract['airflow']['admin_user']}, password in .state/secrets/airflow_admin_password" if port == "airflow_api" else ""
+        print(f"  {label + ':':11s} http://127.0.0.1:{published[port]}{extra}")
+PY
+}
+
 summary() {
+  local uis
+  uis=$(published_uis)
   cat >&2 <<EOM
 [$(_ts)] make up: done in $((SECONDS - T0)) s
-  hosts:      $( "$(tf_bin)" -chdir="$ROOT/terraform" output -json hosts | "$VENV/bin/python" -c 'import json,sys; print(", ".join(f"{n} {h[\"ip\"]}" for n,h in sorted(json.load(sys.stdin).items())))')
+  hosts:      $( TF_CLI_CONFIG_FILE="$STATE/terraformrc" "$(tf_bin)" -chdir="$ROOT/terraform" output -json hosts | "$VENV/bin/python" -c 'import json,sys; print(", ".join(f"{n} {h[\"ip\"]}" for n,h in sorted(json.load(sys.stdin).items())))')
   ssh:        ssh -i $STATE/ssh/id_ed25519 deploy@<ip>   (or: .venv/bin/ansible <group> -m ping)
   secrets:    $STATE/secrets/ (one file per secret, mode 0600)
-  Airflow UI: http://127.0.0.1:8080  user admin, password in $STATE/secrets/airflow_admin_password
-  Spark UI:   http://127.0.0.1:8081
+$uis
 EOM
 }
 

@@ -1,4 +1,13 @@
 locals {
+  # The listener ports of the contract that Ansible deploys (defined once, there).
+  contract       = yamldecode(file("${path.module}/../ansible/group_vars/all/contract.yml"))
+  contract_ports = { for k, v in local.contract : trimprefix(k, "correnteza_port_") => v if startswith(k, "correnteza_port_") }
+  published = {
+    for h, ps in var.published_ports : h => [
+      for p in ps : { port = p.port, internal = lookup(local.contract_ports, p.port, 0), external = p.external }
+    ]
+  }
+
   # Known groups, in address order: each group owns a block of 16 host numbers,
   # so adding a host to one group never moves the addresses of another.
   groups     = ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source"]
@@ -56,6 +65,10 @@ resource "terraform_data" "topology" {
     precondition {
       condition     = alltrue([for h in keys(var.published_ports) : contains(keys(local.base_hosts), h)])
       error_message = "published_ports names host(s) that do not exist: ${join(", ", [for h in keys(var.published_ports) : h if !contains(keys(local.base_hosts), h)])}."
+    }
+    precondition {
+      condition     = alltrue(flatten([for h, ps in var.published_ports : [for p in ps : contains(keys(local.contract_ports), p.port)]]))
+      error_message = "published_ports names port(s) the contract does not define: ${join(", ", distinct(flatten([for h, ps in var.published_ports : [for p in ps : p.port if !contains(keys(local.contract_ports), p.port)]])))} (known: ${join(", ", sort(keys(local.contract_ports)))})."
     }
   }
 }
@@ -134,7 +147,7 @@ resource "docker_container" "host" {
   }
 
   dynamic "ports" {
-    for_each = lookup(var.published_ports, each.key, [])
+    for_each = lookup(local.published, each.key, [])
     content {
       internal = ports.value.internal
       external = ports.value.external

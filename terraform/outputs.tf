@@ -28,6 +28,8 @@ output "inventory" {
         ansible_python_interpreter   = "/usr/bin/python3"
         correnteza_network_cidr      = var.network_cidr
         correnteza_project           = var.project
+        # Contract port name -> the control node's 127.0.0.1 port it is published on.
+        correnteza_published_ports = merge([for h, ps in var.published_ports : { for p in ps : p.port => p.external }]...)
       }
       children = {
         for g in local.groups : g => {

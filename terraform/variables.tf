@@ -108,19 +108,19 @@ variable "group_memory_mb" {
 }
 
 variable "published_ports" {
-  description = "UI ports published on the control node's 127.0.0.1 only: host name -> list of { internal, external }."
+  description = "UIs published on the control node's 127.0.0.1 only: host name -> list of { port, external }, where port names a listener port of the contract (ansible/group_vars/all/contract.yml, correnteza_port_<port>)."
   type = map(list(object({
-    internal = number
+    port     = string
     external = number
   })))
   default = {
-    "airflow-1"      = [{ internal = 8080, external = 8080 }]
-    "spark-master-1" = [{ internal = 8080, external = 8081 }, { internal = 4040, external = 4040 }]
+    "airflow-1"      = [{ port = "airflow_api", external = 8080 }]
+    "spark-master-1" = [{ port = "spark_master_ui", external = 8081 }, { port = "spark_driver_ui", external = 4040 }]
   }
 
   validation {
-    condition     = alltrue(flatten([for h, ps in var.published_ports : [for p in ps : p.internal > 0 && p.internal < 65536 && p.external > 1024 && p.external < 65536]]))
-    error_message = "published_ports: internal ports must be 1-65535 and external ports 1025-65535."
+    condition     = alltrue(flatten([for h, ps in var.published_ports : [for p in ps : can(regex("^[a-z][a-z0-9_]*$", p.port)) && p.external > 1024 && p.external < 65536]]))
+    error_message = "published_ports: port must name a contract port (e.g. airflow_api) and external ports must be 1025-65535."
   }
 }
 

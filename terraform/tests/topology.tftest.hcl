@@ -70,6 +70,30 @@ run "inventory_shape" {
   }
 }
 
+run "published_ports_follow_the_contract" {
+  command = plan
+
+  assert {
+    condition     = local.published["airflow-1"][0].internal == 8080 && local.published["spark-master-1"][0].internal == 8080
+    error_message = "published UIs must take their internal port from the contract (correnteza_port_*)"
+  }
+
+  assert {
+    condition     = output.inventory.all.vars.correnteza_published_ports == { airflow_api = 8080, spark_master_ui = 8081, spark_driver_ui = 4040 }
+    error_message = "the inventory must say where each UI is published on the control node"
+  }
+}
+
+run "rejects_unknown_contract_port" {
+  command = plan
+
+  variables {
+    published_ports = { "airflow-1" = [{ port = "no_such_port", external = 18080 }] }
+  }
+
+  expect_failures = [terraform_data.topology]
+}
+
 run "colocation" {
   command = plan
 
