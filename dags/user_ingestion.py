@@ -1,11 +1,14 @@
-"""user_ingestion: randomuser users -> PostgreSQL (users_raw + outbox) -> Kafka users_created.
+"""user_ingestion: randomuser users -> PostgreSQL (users_raw + outbox) -> Kafka.
 
 fetch  : pick the source (Variable randomuser_mode: local|real|auto), fetch `batches` pages of `batch_size`
-         users (batch i = page i+1 of the seed, so the same conf gives the same users), validate, stage them
-         in PostgreSQL; XCom gets only the batch ids.
-land   : upsert the staged users into users_raw (on login.uuid) and queue them in users_outbox.
-publish: send unpublished outbox rows to Kafka (acks=all, idempotent); mark each only once delivered.
-Every task is idempotent, so Airflow's retries are safe. Nothing but cheap imports at parse time.
+         users (batch i = page i+1 of the seed, so the same conf gives the same users), validate, and land
+         each batch in one transaction: its audit row (batches), its rejects, users_raw (upsert on
+         login.uuid) and the outbox. XCom gets only the batch ids.
+publish: drain the outbox to Kafka (acks=all, idempotent): this run's users and any an earlier failed run
+         left; each row is marked only once delivered.
+Every task is idempotent, so Airflow's retries are safe. The topic and the connection ids come from the
+JSON Variable correnteza_pipeline, the hosts and ports from those Connections (all rendered by Ansible's
+airflow role). Nothing but cheap imports at parse time; the tables are made by Ansible, not here.
 """
 
 from __future__ import annotations
@@ -16,28 +19,45 @@ from typing import Any
 
 from airflow.sdk import Param, dag, task
 
-POSTGRES_CONN_ID = "correnteza_postgres"
-KAFKA_CONN_ID = "correnteza_kafka"
-TOPIC = "users_created"
-LOCAL_URL_DEFAULT = "http://127.0.0.1:8000"
+DAG_ID = "user_ingestion"
+# The one name the DAG must know: the Variable holding the rest (the airflow role renders it).
+SETTINGS_VARIABLE = "correnteza_pipeline"
 
 
-def _postgres() -> Any:
-    """A psycopg2 connection from the correnteza_postgres connection (the producer package uses psycopg2;
+def _settings() -> Any:
+    """The pipeline Variable's JSON (None when it is not set: _setting then fails naming it)."""
+    from airflow.sdk import Variable
+
+    return Variable.get(SETTINGS_VARIABLE, default=None, deserialize_json=True)
+
+
+def _setting(settings: Any, key: str) -> str:
+    """One key of the pipeline Variable; a clear error naming the Variable and the key if missing."""
+    from producer.settings import pipeline_setting
+
+    return pipeline_setting(SETTINGS_VARIABLE, settings, key)
+
+
+def _variable(name: str) -> str:
+    from airflow.sdk import Variable
+
+    from producer.settings import required_variable
+
+    return str(required_variable(name, Variable.get(name, default=None)))
+
+
+def _postgres(settings: Any) -> Any:
+    """A psycopg2 connection from the pipeline's PostgreSQL connection (the producer package uses psycopg2;
     the postgres provider's hook may hand out psycopg 3 connections)."""
     import psycopg2
     from airflow.sdk import Connection
 
-    conn = Connection.get(POSTGRES_CONN_ID)
-    return psycopg2.connect(
-        host=conn.host,
-        port=conn.port or 5432,
-        user=conn.login,
-        password=conn.password,
-        dbname=conn.schema or "ingestion",
-        connect_timeout=10,
-        application_name="airflow-user_ingestion",
-    )
+    from producer.settings import postgres_params
+
+    conn_id = _setting(settings, "conn_postgres")
+    conn = Connection.get(conn_id)
+    params = postgres_params(conn_id, conn.host, conn.port, conn.login, conn.password, conn.schema)
+    return psycopg2.connect(**params, connect_timeout=10, application_name=f"airflow-{DAG_ID}")
 
 
 def _context() -> tuple[dict[str, Any], str]:
@@ -48,8 +68,8 @@ def _context() -> tuple[dict[str, Any], str]:
 
 
 @dag(
-    dag_id="user_ingestion",
-    description="randomuser users -> PostgreSQL users_raw + outbox -> Kafka users_created",
+    dag_id=DAG_ID,
+    description="randomuser users -> PostgreSQL users_raw + outbox -> Kafka",
     schedule="* * * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,
@@ -78,14 +98,13 @@ def user_ingestion() -> None:
         from airflow.sdk import Variable
 
         from producer.config import REAL_URL, ClientConfig
-        from producer.landing import ensure_schema
         from producer.selection import select_source
         from producer.tasks import FetchPlan, fetch_batches, run_seed
 
         params, run_id = _context()
         choice = select_source(
             Variable.get("randomuser_mode", default="local"),
-            Variable.get("randomuser_local_url", default=LOCAL_URL_DEFAULT),
+            _variable("randomuser_local_url"),
             Variable.get("randomuser_real_url", default=REAL_URL),
         )
         nats = params.get("nationalities")
@@ -98,33 +117,28 @@ def user_ingestion() -> None:
             inject_bad=int(params.get("inject_bad") or 0),
             inject_bad_field=str(params.get("inject_bad_field") or "email"),
         )
-        with closing(_postgres()) as conn:
-            ensure_schema(conn)
+        with closing(_postgres(_settings())) as conn:
             return fetch_batches(conn, choice, plan, ClientConfig(base_url=choice.url))
 
     @task
-    def land(batch_ids: list[str]) -> list[str]:
-        from producer.tasks import land_batches
-
-        with closing(_postgres()) as conn:
-            land_batches(conn, batch_ids)
-        return batch_ids
-
-    @task
-    def publish(batch_ids: list[str]) -> int:
+    def publish() -> int:
+        """Drains the whole outbox (not only this run's batches): at-least-once across failed runs."""
         from airflow.sdk import Connection
 
         from producer.publisher import make_producer, producer_config
+        from producer.settings import kafka_settings
         from producer.tasks import publish as publish_outbox
 
-        extra = dict(Connection.get(KAFKA_CONN_ID).extra_dejson)
-        servers = str(extra.pop("bootstrap.servers", ""))
+        settings = _settings()
+        topic = _setting(settings, "topic_users")
+        conn_id = _setting(settings, "conn_kafka")
+        servers, extra = kafka_settings(conn_id, Connection.get(conn_id).extra_dejson)
         producer = make_producer(producer_config(servers, extra))
-        with closing(_postgres()) as conn:
-            result = publish_outbox(conn, producer, TOPIC)
+        with closing(_postgres(settings)) as conn:
+            result = publish_outbox(conn, producer, topic)
         return len(result.delivered)
 
-    publish(land(fetch()))
+    fetch() >> publish()
 
 
 user_ingestion()

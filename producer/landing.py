@@ -1,7 +1,10 @@
-"""PostgreSQL landing (database `ingestion`): staged batches, users_raw, the outbox and rejected records.
+"""PostgreSQL landing (the ingestion database): the batches audit record, users_raw, the outbox, rejects.
 
-Every write is idempotent: a batch is keyed by its id, users by login.uuid (upsert), rejects by
-(batch_id, position). The schema is producer/sql/001_landing.sql.
+land_batch writes one fetched batch in ONE transaction: its audit row in batches, its rejects in
+users_rejected, its users in users_raw and their outbox rows. Every write is idempotent (a batch is keyed
+by its id, users by login.uuid, rejects by (batch_id, position)), so a retried fetch that lands the same
+batch id again re-upserts the same rows. The schema is producer/sql/*.sql, applied by Ansible's
+landing_schema role (this module runs no DDL).
 """
 
 from __future__ import annotations
@@ -11,25 +14,21 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from producer.validation import Rejected, user_id
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parent / "sql"
-SCHEMA_FILE = SQL_DIR / "001_landing.sql"
-
 UPSERT_BATCH = """
 INSERT INTO batches (batch_id, run_id, seed, page, requested, fetched, rejected, source, url, fetched_at,
-                     records)
+                     landed, landed_at)
 VALUES (%(batch_id)s, %(run_id)s, %(seed)s, %(page)s, %(requested)s, %(fetched)s, %(rejected)s, %(source)s,
-        %(url)s, %(fetched_at)s, %(records)s::jsonb)
+        %(url)s, %(fetched_at)s, %(landed)s, now())
 ON CONFLICT (batch_id) DO UPDATE SET
     run_id = EXCLUDED.run_id, seed = EXCLUDED.seed, page = EXCLUDED.page, requested = EXCLUDED.requested,
     fetched = EXCLUDED.fetched, rejected = EXCLUDED.rejected, source = EXCLUDED.source, url = EXCLUDED.url,
-    fetched_at = EXCLUDED.fetched_at, records = EXCLUDED.records, landed = NULL, landed_at = NULL
+    fetched_at = EXCLUDED.fetched_at, landed = EXCLUDED.landed, landed_at = EXCLUDED.landed_at
 """
 
 DELETE_REJECTED = "DELETE FROM users_rejected WHERE batch_id = %s"
@@ -39,8 +38,6 @@ INSERT INTO users_rejected (batch_id, position, reason, raw) VALUES %s
 ON CONFLICT (batch_id, position) DO UPDATE SET reason = EXCLUDED.reason, raw = EXCLUDED.raw,
     rejected_at = now()
 """
-
-SELECT_BATCH = "SELECT batch_id, seed, source, fetched_at, records FROM batches WHERE batch_id = %s"
 
 UPSERT_USERS = """
 INSERT INTO users_raw (id, payload, email, nat, first_name, last_name, gender, source, fetched_at, batch_id,
@@ -53,6 +50,8 @@ ON CONFLICT (id) DO UPDATE SET
 """
 USERS_TEMPLATE = "(%s::uuid, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
+# A user landed again by another batch is queued again; the same batch landed twice (a retry) leaves the
+# row as it is (published or not).
 UPSERT_OUTBOX = """
 INSERT INTO users_outbox (user_id, batch_id) VALUES %s
 ON CONFLICT (user_id) DO UPDATE SET
@@ -60,14 +59,6 @@ ON CONFLICT (user_id) DO UPDATE SET
 WHERE users_outbox.batch_id IS DISTINCT FROM EXCLUDED.batch_id
 """
 OUTBOX_TEMPLATE = "(%s::uuid, %s)"
-
-MARK_LANDED = "UPDATE batches SET landed = %s, landed_at = now() WHERE batch_id = %s"
-
-
-class Cursor(Protocol):
-    def execute(self, query: str, vars: Any = None) -> Any: ...
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -82,17 +73,6 @@ class Batch:
     fetched_at: datetime
     records: list[dict[str, Any]]
     rejected: list[Rejected]
-
-
-def schema_sql() -> str:
-    return SCHEMA_FILE.read_text()
-
-
-def ensure_schema(conn: Any) -> None:
-    """Apply producer/sql/001_landing.sql (idempotent) and commit."""
-    with conn.cursor() as cur:
-        cur.execute(schema_sql())
-    conn.commit()
 
 
 def execute_values(cur: Any, sql: str, rows: Sequence[tuple[Any, ...]], template: str | None = None) -> None:
@@ -137,9 +117,9 @@ def user_row(
     )
 
 
-def stage_batch(conn: Any, batch: Batch) -> None:
-    """Store a fetched batch (sanitized users) and its rejects; re-staging the same id replaces both."""
-    params = {
+def batch_params(batch: Batch, landed: int) -> dict[str, Any]:
+    """The audit row of a batch: what was asked, fetched and rejected, and how many users it landed."""
+    return {
         "batch_id": batch.batch_id,
         "run_id": batch.run_id,
         "seed": batch.seed,
@@ -150,38 +130,44 @@ def stage_batch(conn: Any, batch: Batch) -> None:
         "source": batch.source,
         "url": batch.url,
         "fetched_at": batch.fetched_at,
-        "records": json.dumps(batch.records, ensure_ascii=False),
+        "landed": landed,
     }
-    with conn.cursor() as cur:
-        cur.execute(UPSERT_BATCH, params)
-        cur.execute(DELETE_REJECTED, (batch.batch_id,))
-        if batch.rejected:
-            rows = [
-                (batch.batch_id, r.position, r.reason, json.dumps(r.raw, ensure_ascii=False))
-                for r in batch.rejected
-            ]
-            execute_values(cur, INSERT_REJECTED, rows)
-    conn.commit()
 
 
-def land_batch(conn: Any, batch_id: str) -> int:
-    """Upsert a staged batch into users_raw and queue its users in the outbox; the number of users landed."""
-    with conn.cursor() as cur:
-        cur.execute(SELECT_BATCH, (batch_id,))
-        row = cur.fetchone()
-        if row is None:
-            raise LookupError(f"batch {batch_id} is not staged in table batches")
-        _, seed, source, fetched_at, records = row
-        users = dedupe_by_id(records if isinstance(records, list) else json.loads(records))
-        if users:
-            execute_values(
-                cur,
-                UPSERT_USERS,
-                [user_row(u, batch_id, seed, source, fetched_at) for u in users],
-                USERS_TEMPLATE,
-            )
-            execute_values(cur, UPSERT_OUTBOX, [(user_id(u), batch_id) for u in users], OUTBOX_TEMPLATE)
-        cur.execute(MARK_LANDED, (len(users), batch_id))
-    conn.commit()
-    log.info("batch %s: %d users landed in users_raw and queued in users_outbox", batch_id, len(users))
+def land_batch(conn: Any, batch: Batch) -> int:
+    """Record a fetched batch, its rejects, its users (users_raw) and their outbox rows in one transaction.
+
+    Landing the same batch id again replaces its audit row and rejects and re-upserts the same users.
+    Returns the number of users landed (distinct ids)."""
+    users = dedupe_by_id(batch.records)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(UPSERT_BATCH, batch_params(batch, len(users)))
+            cur.execute(DELETE_REJECTED, (batch.batch_id,))
+            if batch.rejected:
+                rows = [
+                    (batch.batch_id, r.position, r.reason, json.dumps(r.raw, ensure_ascii=False))
+                    for r in batch.rejected
+                ]
+                execute_values(cur, INSERT_REJECTED, rows)
+            if users:
+                execute_values(
+                    cur,
+                    UPSERT_USERS,
+                    [user_row(u, batch.batch_id, batch.seed, batch.source, batch.fetched_at) for u in users],
+                    USERS_TEMPLATE,
+                )
+                execute_values(
+                    cur, UPSERT_OUTBOX, [(user_id(u), batch.batch_id) for u in users], OUTBOX_TEMPLATE
+                )
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    log.info(
+        "batch %s: %d users landed in users_raw and queued in users_outbox, %d rejected",
+        batch.batch_id,
+        len(users),
+        len(batch.rejected),
+    )
     return len(users)

@@ -1,4 +1,7 @@
-"""Outbox publisher: unpublished users -> Kafka topic users_created (key = user id, acks=all, idempotent).
+"""Outbox publisher: unpublished users -> the Kafka users topic (key = user id, acks=all, idempotent).
+
+The topic and the brokers are the caller's (the DAG reads them from what Ansible renders in Airflow).
+The whole outbox is drained each time: rows left by an earlier failed run are sent too.
 
 A row's published_at is set only after the broker confirmed that message (per-message delivery callback,
 after flush). A crash between delivery and the mark re-sends the message on the next run (at-least-once;
@@ -17,7 +20,6 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOPIC = "users_created"
 # Delivery guarantees the contract requires; overrides cannot weaken them.
 REQUIRED_CONFIG: dict[str, Any] = {"enable.idempotence": True, "acks": "all"}
 DEFAULT_CONFIG: dict[str, Any] = {
@@ -30,7 +32,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
 SELECT_PENDING = """
 SELECT r.id::text, r.payload, r.batch_id, r.fetched_at, r.source, r.seed
 FROM users_outbox o JOIN users_raw r ON r.id = o.user_id
-WHERE o.published_at IS NULL {batch_filter}
+WHERE o.published_at IS NULL
 ORDER BY o.created_at, o.user_id
 LIMIT %(limit)s
 """
@@ -76,7 +78,7 @@ class PublishResult:
 def producer_config(bootstrap_servers: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """librdkafka settings: defaults, then overrides, then the required guarantees (idempotence, acks=all)."""
     if not bootstrap_servers:
-        raise ValueError("bootstrap.servers is empty: set it in the correnteza_kafka connection's extra")
+        raise ValueError("bootstrap.servers is empty: set it in the Kafka connection's extra")
     return {**DEFAULT_CONFIG, **(overrides or {}), "bootstrap.servers": bootstrap_servers, **REQUIRED_CONFIG}
 
 
@@ -101,13 +103,10 @@ def message_value(item: Pending) -> bytes:
     return json.dumps({**item.payload, "_meta": meta}, ensure_ascii=False).encode()
 
 
-def select_pending(conn: Any, limit: int, batch_ids: Sequence[str] | None = None) -> list[Pending]:
-    batch_filter = "AND o.batch_id = ANY(%(batch_ids)s)" if batch_ids is not None else ""
+def select_pending(conn: Any, limit: int) -> list[Pending]:
+    """The oldest unpublished outbox rows (any batch, any run), at most `limit`."""
     with conn.cursor() as cur:
-        cur.execute(
-            SELECT_PENDING.format(batch_filter=batch_filter),
-            {"limit": limit, "batch_ids": list(batch_ids or [])},
-        )
+        cur.execute(SELECT_PENDING, {"limit": limit})
         rows = cur.fetchall()
     return [
         Pending(
@@ -148,13 +147,12 @@ def record_outcomes(conn: Any, delivered: Sequence[str], failed: Mapping[str, st
 def publish_pending(
     conn: Any,
     producer: KafkaProducer,
-    topic: str = DEFAULT_TOPIC,
+    topic: str,
     limit: int = 100_000,
     flush_timeout: float = 120.0,
-    batch_ids: Sequence[str] | None = None,
 ) -> PublishResult:
     """Send unpublished outbox rows; mark only the confirmed ones, after flush. Failures stay pending."""
-    items = select_pending(conn, limit, batch_ids)
+    items = select_pending(conn, limit)
     conn.commit()  # do not hold the read transaction open while Kafka works
     outcomes: dict[str, str | None] = {}
     for item in items:

@@ -1,7 +1,8 @@
-"""The DAG's steps as plain functions (Airflow-free, unit-testable): fetch -> land -> publish.
+"""The DAG's steps as plain functions (Airflow-free, unit-testable): fetch -> publish.
 
-XCom carries only batch ids: fetch stages each batch (sanitized users + rejects) in PostgreSQL,
-land upserts it into users_raw and the outbox, publish drains the outbox to Kafka.
+fetch validates each batch and lands it in PostgreSQL in one transaction (the batches audit row, rejects,
+users_raw, the outbox); publish drains the outbox to Kafka (this run's users and any left by earlier runs).
+Nothing but the batch ids goes through XCom.
 """
 
 from __future__ import annotations
@@ -9,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from producer.client import RandomUserClient
 from producer.config import MAX_RESULTS, ClientConfig
-from producer.landing import Batch, land_batch, stage_batch
+from producer.landing import Batch, land_batch
 from producer.publisher import KafkaProducer, PublishError, PublishResult, publish_pending
 from producer.selection import SourceChoice
 from producer.validation import validate_records
@@ -69,10 +69,11 @@ def fault_params(plan: FetchPlan, choice: SourceChoice) -> dict[str, str]:
 
 
 def fetch_batches(conn: Any, choice: SourceChoice, plan: FetchPlan, client_config: ClientConfig) -> list[str]:
-    """Fetch plan.batches pages (batch i is page i+1 of plan.seed), validate, stage; the batch ids."""
+    """Fetch plan.batches pages (batch i is page i+1 of plan.seed), validate and land each; the batch ids."""
     client = RandomUserClient(client_config)
     extra = fault_params(plan, choice)
     ids: list[str] = []
+    landed = 0
     for index in range(plan.batches):
         page = index + 1
         answer = client.get(
@@ -91,7 +92,6 @@ def fetch_batches(conn: Any, choice: SourceChoice, plan: FetchPlan, client_confi
             records=checked.accepted,
             rejected=checked.rejected,
         )
-        stage_batch(conn, batch)
         log.info(
             "batch %s: seed %s page %d: %d users accepted, %d rejected (%s, %.2f s, %d attempt(s))",
             batch.batch_id, plan.seed, page, len(checked.accepted), len(checked.rejected), choice.name,
@@ -101,12 +101,10 @@ def fetch_batches(conn: Any, choice: SourceChoice, plan: FetchPlan, client_confi
             log.warning(
                 "batch %s: record %d rejected: %s", batch.batch_id, rejected.position, rejected.reason
             )
+        landed += land_batch(conn, batch)
         ids.append(batch.batch_id)
+    log.info("run %s: %d batch(es), %d users landed and queued for publishing", plan.run_id, len(ids), landed)
     return ids
-
-
-def land_batches(conn: Any, batch_ids: Sequence[str]) -> int:
-    return sum(land_batch(conn, batch_id) for batch_id in batch_ids)
 
 
 def publish(conn: Any, producer: KafkaProducer, topic: str, limit: int = 100_000) -> PublishResult:

@@ -1,8 +1,8 @@
-"""Correnteza streaming job: Kafka users_created -> Cassandra spark_streams.created_users (+ dead letters).
+"""Correnteza streaming job: the Kafka users topic -> the Cassandra users table (+ dead letters).
 
-Run with spark-submit (see ansible/roles/pipeline), e.g.:
-  spark-submit --master spark://10.77.0.58:7077 --jars <connector jars> stream_users.py --config stream.json
-Settings: correnteza_stream.config (JSON file, then --setting-name overrides).
+Run with spark-submit (the systemd unit of ansible/roles/stream_job), e.g.:
+  spark-submit --master spark://<master>:<port> --jars <connector jars> stream_users.py --config stream.json
+Settings: correnteza_stream.config (the JSON file, required, then --setting-name overrides).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A randomuser.me-compatible HTTP source (API 1.4 shape) with faults on demand.
 
-Run: python -m producer.source --host 0.0.0.0 --port 8000 --rate-limit 50
+Run: python -m producer.source --host 0.0.0.0 --port PORT --rate-limit 50
 Needs only the standard library and Faker.
 """
 

@@ -17,7 +17,7 @@ log = logging.getLogger("producer.source")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m producer.source", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    parser.add_argument("--port", type=int, required=True, help="TCP port (the source role passes it)")
     parser.add_argument(
         "--rate-limit", type=float, default=50.0, help="requests per second before HTTP 429 (0: no limit)"
     )

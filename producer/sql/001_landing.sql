@@ -1,10 +1,12 @@
--- Correnteza landing schema in database `ingestion` (idempotent: safe to apply on every run).
--- Applied by Ansible's pipeline role and by producer.landing.ensure_schema().
+-- Correnteza landing schema in the ingestion database (idempotent: safe to apply again).
+-- Applied by Ansible's landing_schema role, with the files of producer/sql in order, each once; the DAG
+-- runs no DDL.
 --
--- Flow: fetch stages a batch (batches.records: sanitized users; users_rejected: what cannot be keyed),
--- land upserts the batch into users_raw and queues each user in users_outbox, publish sends the queued
--- users to Kafka and sets users_outbox.published_at only after the broker confirmed the delivery.
+-- Flow: fetch lands each batch in one transaction: its audit row in batches, what cannot be keyed in
+-- users_rejected, the sanitized users in users_raw and one users_outbox row per user; publish sends the
+-- queued users to Kafka and sets users_outbox.published_at only after the broker confirmed the delivery.
 -- randomuser's login.password/salt/md5/sha1/sha256 are removed before anything reaches these tables.
+-- batches.records (the staged users of the former fetch -> land flow) is dropped by 002.
 
 CREATE TABLE IF NOT EXISTS batches (
     batch_id    text PRIMARY KEY,

@@ -1,6 +1,10 @@
-"""The job's configuration: a JSON file (default /etc/correnteza/stream.json) with CLI overrides.
+"""The job's configuration: a JSON settings file (--config, rendered by Ansible's stream_job role) with
+CLI overrides.
 
-Lines of the file that start with '#' are comments (Ansible writes its "managed" header there).
+Lines of the file that start with '#' are comments (Ansible writes its "managed" header there). The
+values that cross components (brokers, topics, Cassandra hosts/port/data centre/role, keyspace, tables,
+the checkpoint) have no default here: the file must give them (REQUIRED_SETTINGS), else the job stops
+with an error naming the file and the missing keys. Only tunables have defaults.
 
 The Cassandra password is never part of the configuration: only the path of the file that holds it.
 """
@@ -10,11 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-DEFAULT_CONFIG_PATH = "/etc/correnteza/stream.json"
 TRIGGER_PATTERN = re.compile(r"^\d+ (second|seconds|minute|minutes)$")
 
 
@@ -24,26 +27,29 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class StreamConfig:
-    """Every setting of the job (see the role ansible/roles/pipeline for the deployed values)."""
+    """Every setting of the job (the deployed values: ansible/roles/stream_job)."""
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    topic: str = "users_created"
-    dlq_topic: str = "users_created.dlq"
-    cassandra_hosts: str = "127.0.0.1"
-    cassandra_port: int = 9042
-    cassandra_local_dc: str = "dc1"
-    cassandra_username: str = "correnteza"
-    cassandra_password_file: str = "/etc/correnteza/cassandra_app_password"
+    # Required: what other components define (the contract, the inventory).
+    kafka_bootstrap: str
+    topic: str
+    dlq_topic: str
+    cassandra_hosts: str
+    cassandra_port: int
+    cassandra_local_dc: str
+    cassandra_username: str
+    cassandra_password_file: str
+    keyspace: str
+    table: str
+    dlq_table: str
+    checkpoint_dir: str
+    # The application's name in the Spark master (the stream_job role's health check looks it up).
+    app_name: str
+    # Tunables.
     cassandra_consistency: str = "LOCAL_QUORUM"
-    keyspace: str = "spark_streams"
-    table: str = "created_users"
-    dlq_table: str = "created_users_dlq"
-    checkpoint_dir: str = "/data/spark/checkpoints/users_created"
     trigger_interval: str = "10 seconds"
     max_offsets_per_trigger: int = 20000
     starting_offsets: str = "earliest"
     master: str = ""  # empty: spark-submit's --master decides
-    app_name: str = "correnteza-stream-users"
     shuffle_partitions: int = 4
 
     def check(self) -> StreamConfig:
@@ -54,10 +60,12 @@ class StreamConfig:
             raise ConfigError(f"max_offsets_per_trigger {self.max_offsets_per_trigger}: must be > 0")
         if self.shuffle_partitions <= 0:
             raise ConfigError(f"shuffle_partitions {self.shuffle_partitions}: must be > 0")
+        if not 0 < self.cassandra_port < 65536:
+            raise ConfigError(f"cassandra_port {self.cassandra_port}: must be within 1..65535")
         checkpoint = Path(self.checkpoint_dir)
         if not checkpoint.is_absolute() or checkpoint.resolve().is_relative_to("/tmp"):
             raise ConfigError(f"checkpoint_dir {self.checkpoint_dir!r}: must be absolute and not under /tmp")
-        for name in ("kafka_bootstrap", "topic", "dlq_topic", "cassandra_hosts", "keyspace"):
+        for name in REQUIRED_SETTINGS:
             if not str(getattr(self, name)).strip():
                 raise ConfigError(f"{name} is empty")
         return self
@@ -74,18 +82,35 @@ class StreamConfig:
         return asdict(self)
 
 
+# The settings without a default, in declaration order.
+REQUIRED_SETTINGS: tuple[str, ...] = tuple(
+    f.name for f in fields(StreamConfig) if f.default is MISSING and f.default_factory is MISSING
+)
+
+
 def _field_types() -> dict[str, type]:
     return {f.name: (int if f.type in ("int", int) else str) for f in fields(StreamConfig)}
 
 
-def from_mapping(values: dict[str, Any], base: StreamConfig | None = None) -> StreamConfig:
-    """Overlay known keys of ``values`` on ``base``; unknown keys are an error (typos must not pass)."""
+def from_mapping(values: dict[str, Any], source: str = "settings") -> StreamConfig:
+    """A config from ``values`` (None values ignored). Unknown keys are an error (typos must not pass), and so
+    are missing required ones; ``source`` (e.g. the file) names where they should have been."""
     types = _field_types()
     unknown = sorted(set(values) - set(types))
     if unknown:
-        raise ConfigError(f"unknown settings: {', '.join(unknown)}")
-    typed = {name: types[name](value) for name, value in values.items() if value is not None}
-    return replace(base or StreamConfig(), **typed)
+        raise ConfigError(f"{source}: unknown settings: {', '.join(unknown)}")
+    typed: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        try:
+            typed[name] = types[name](value)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{source}: {name} {value!r}: expected {types[name].__name__}") from error
+    missing = [name for name in REQUIRED_SETTINGS if name not in typed]
+    if missing:
+        raise ConfigError(f"{source}: missing required settings: {', '.join(missing)}")
+    return StreamConfig(**typed)
 
 
 def read_json_with_comments(path: Path) -> dict[str, Any]:
@@ -98,22 +123,20 @@ def read_json_with_comments(path: Path) -> dict[str, Any]:
 
 
 def argument_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Correnteza: users_created -> Cassandra spark_streams")
-    parser.add_argument("--config", default=None, help=f"JSON settings file (default {DEFAULT_CONFIG_PATH})")
+    parser = argparse.ArgumentParser(description="Correnteza: Kafka users topic -> Cassandra")
+    parser.add_argument("--config", required=True, help="JSON settings file (rendered by Ansible)")
     for name, kind in _field_types().items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None)
     return parser
 
 
 def load(argv: list[str] | None = None) -> StreamConfig:
-    """Defaults <- the JSON file (if present, or required when --config is given) <- CLI overrides."""
+    """The JSON file given by --config, then --setting-name overrides; checked."""
     args = vars(argument_parser().parse_args(argv))
-    path = args.pop("config")
-    config = StreamConfig()
-    file = Path(path or DEFAULT_CONFIG_PATH)
-    if path is not None or file.exists():
-        try:
-            config = from_mapping(read_json_with_comments(file), config)
-        except (OSError, json.JSONDecodeError) as error:
-            raise ConfigError(f"config file {file}: {error}") from error
-    return from_mapping(args, config).check()
+    file = Path(args.pop("config"))
+    try:
+        document = read_json_with_comments(file)
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"config file {file}: {error}") from error
+    overrides = {name: value for name, value in args.items() if value is not None}
+    return from_mapping({**document, **overrides}, source=f"config file {file}").check()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from producer.source.server import SourceServer, SourceSettings, make_server
+from tests.unit.landing_sql import apply_landing_sql
 
 PG_BIN_DIRS = [Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin")]
 
@@ -116,16 +117,14 @@ def pg_dsn() -> Iterator[str]:
 
 @pytest.fixture
 def pg_conn(pg_dsn: str) -> Iterator[object]:
-    """A connection to an empty `ingestion` database with the landing schema applied."""
+    """A connection to an empty `ingestion` database with the landing schema (producer/sql) applied."""
     import psycopg2
-
-    from producer.landing import ensure_schema
 
     conn = psycopg2.connect(pg_dsn)
     with conn.cursor() as cur:
         cur.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     conn.commit()
-    ensure_schema(conn)
+    apply_landing_sql(conn)
     try:
         yield conn
     finally:

@@ -51,6 +51,37 @@ VALID_USER: dict[str, Any] = {
 }
 
 
+# A complete settings file of the job (test data; the platform's comes from the stream_job role).
+STREAM_SETTINGS: dict[str, Any] = {
+    "kafka_bootstrap": "127.0.0.1:9092",
+    "topic": "users_created",
+    "dlq_topic": "users_created.dlq",
+    "cassandra_hosts": "127.0.0.1",
+    "cassandra_port": 9042,
+    "cassandra_local_dc": "dc1",
+    "cassandra_username": "correnteza",
+    "cassandra_password_file": "/etc/correnteza/cassandra_app_password",
+    "cassandra_consistency": "LOCAL_QUORUM",
+    "keyspace": "spark_streams",
+    "table": "created_users",
+    "dlq_table": "created_users_dlq",
+    "checkpoint_dir": "/data/spark/checkpoints/users_created",
+    "trigger_interval": "10 seconds",
+    "max_offsets_per_trigger": 20000,
+    "starting_offsets": "earliest",
+    "master": "",
+    "app_name": "correnteza-stream-users",
+    "shuffle_partitions": 4,
+}
+
+
+def stream_config(**changes: Any) -> Any:
+    """A StreamConfig from STREAM_SETTINGS with some settings changed."""
+    from correnteza_stream.config import from_mapping
+
+    return from_mapping({**STREAM_SETTINGS, **changes})
+
+
 @cache
 def local_spark() -> SparkSession:
     """One session per test process: local[1], no UI, one shuffle partition, UTC."""

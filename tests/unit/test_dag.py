@@ -76,7 +76,17 @@ def test_dag_present(dagbag: dict) -> None:
 
 
 def test_tasks_in_order(dagbag: dict) -> None:
-    assert dagbag["tasks"] == {"fetch": [], "land": ["fetch"], "publish": ["land"]}
+    # fetch lands each batch itself (one transaction); publish drains the outbox
+    assert dagbag["tasks"] == {"fetch": [], "publish": ["fetch"]}
+
+
+def test_the_dag_runs_no_ddl() -> None:
+    """The landing tables belong to Ansible's landing_schema role: neither the DAG nor producer runs DDL."""
+    sources = [ROOT / "dags" / "user_ingestion.py", *sorted((ROOT / "producer").rglob("*.py"))]
+    for path in sources:
+        text = path.read_text()
+        for needle in ("ensure_schema", "CREATE ", "ALTER ", "DROP ", "SQL_DIR"):
+            assert needle not in text, f"{path.relative_to(ROOT)} mentions {needle!r}"
 
 
 def test_schedule_and_concurrency(dagbag: dict) -> None:

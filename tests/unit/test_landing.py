@@ -1,18 +1,22 @@
-"""PostgreSQL landing against a throwaway PostgreSQL: staging, idempotent upserts, outbox, rejects."""
+"""PostgreSQL landing against a throwaway PostgreSQL: one transaction per batch (audit row, rejects,
+users_raw, outbox), idempotent upserts, the schema files."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg2
 import pytest
 
 from producer.config import ClientConfig
-from producer.landing import Batch, dedupe_by_id, ensure_schema, land_batch, stage_batch
+from producer.landing import Batch, dedupe_by_id, land_batch
 from producer.selection import SourceChoice
 from producer.source.generator import UserGenerator
-from producer.tasks import FetchPlan, batch_id_for, fetch_batches, land_batches, run_seed
-from producer.validation import validate_records
+from producer.tasks import FetchPlan, batch_id_for, fetch_batches, run_seed
+from producer.validation import Rejected, validate_records
+from tests.unit.landing_sql import apply_landing_sql, sql_files
 
 SECRETS = ("password", "salt", "md5", "sha1", "sha256")
 
@@ -44,25 +48,74 @@ def a_batch(batch_id: str, seed: str, count: int, bad_uuid: int = 0) -> Batch:
     )
 
 
+def columns(conn: Any, table: str) -> list[str]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+            "ORDER BY ordinal_position",
+            (table,),
+        )
+        names = [row[0] for row in cur.fetchall()]
+    conn.commit()
+    return names
+
+
 def test_schema_is_idempotent(pg_conn: Any) -> None:
-    ensure_schema(pg_conn)
-    ensure_schema(pg_conn)
+    apply_landing_sql(pg_conn)
+    apply_landing_sql(pg_conn)
     tables = scalar(
         pg_conn,
         "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
         "WHERE table_schema = 'public'",
     )
     assert tables == "batches,users_outbox,users_raw,users_rejected"
+    assert columns(pg_conn, "batches") == [
+        "batch_id", "run_id", "seed", "page", "requested", "fetched", "rejected", "source", "url",
+        "fetched_at", "landed", "landed_at",
+    ]  # fmt: skip
 
 
-def test_stage_and_land(pg_conn: Any) -> None:
-    stage_batch(pg_conn, a_batch("b1", "s1", 10, bad_uuid=2))
+def test_schema_files_are_versioned_in_order() -> None:
+    names = [path.name for path in sql_files()]
+    assert names[:2] == ["001_landing.sql", "002_drop_batch_records.sql"]
+    assert names == sorted(names)
+
+
+def test_002_upgrades_a_database_made_by_001(pg_dsn: str) -> None:
+    """An existing database (001 applied, batches.records filled by the former flow) keeps its rows."""
+    conn = psycopg2.connect(pg_dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+            cur.execute(sql_files()[0].read_text())
+            cur.execute(
+                "INSERT INTO batches (batch_id, page, requested, fetched, source, records, landed) "
+                "VALUES ('old', 1, 2, 2, 'local', '[{\"a\": 1}]', 2)"
+            )
+        conn.commit()
+        assert "records" in columns(conn, "batches")
+        apply_landing_sql(conn)
+        assert "records" not in columns(conn, "batches")
+        assert scalar(conn, "SELECT landed FROM batches WHERE batch_id = 'old'") == 2
+    finally:
+        conn.close()
+
+
+def test_land_writes_the_audit_row_rejects_users_and_outbox(pg_conn: Any) -> None:
+    assert land_batch(pg_conn, a_batch("b1", "s1", 10, bad_uuid=2)) == 8
     assert scalar(pg_conn, "SELECT fetched || '/' || rejected FROM batches WHERE batch_id = 'b1'") == "10/2"
     assert scalar(pg_conn, "SELECT count(*) FROM users_rejected WHERE reason = 'missing login.uuid'") == 2
-    assert land_batch(pg_conn, "b1") == 8
     assert scalar(pg_conn, "SELECT count(*) FROM users_raw") == 8
     assert scalar(pg_conn, "SELECT count(*) FROM users_outbox WHERE published_at IS NULL") == 8
     assert scalar(pg_conn, "SELECT landed FROM batches WHERE batch_id = 'b1'") == 8
+    assert scalar(pg_conn, "SELECT landed_at IS NOT NULL FROM batches WHERE batch_id = 'b1'") is True
+    audit = scalar(
+        pg_conn,
+        "SELECT json_build_array(run_id, seed, page, requested, source, url, fetched_at) "
+        "FROM batches WHERE batch_id = 'b1'",
+    )
+    assert audit[:6] == ["run-1", "s1", 1, 10, "local", "http://127.0.0.1:8000/api/1.4/"]
+    assert datetime.fromisoformat(audit[6]) == datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     row = scalar(
         pg_conn,
         "SELECT json_build_array(email, nat, first_name, last_name, payload->'name'->>'first', "
@@ -72,37 +125,48 @@ def test_stage_and_land(pg_conn: Any) -> None:
     assert row[5] == "string"
 
 
+def test_a_failing_batch_leaves_nothing(pg_conn: Any) -> None:
+    """One transaction: a user row the database refuses rolls back the audit row and the rejects too."""
+    batch = a_batch("b1", "s1", 3, bad_uuid=1)
+    broken = {**batch.records[0], "login": {**batch.records[0]["login"], "uuid": "not-a-uuid"}}
+    failing = Batch(**{**batch.__dict__, "records": [*batch.records, broken]})
+    with pytest.raises(psycopg2.DataError):
+        land_batch(pg_conn, failing)
+    for table in ("batches", "users_rejected", "users_raw", "users_outbox"):
+        assert scalar(pg_conn, f"SELECT count(*) FROM {table}") == 0, table
+    # the connection is usable again, and the same batch id lands once the data is good
+    assert land_batch(pg_conn, batch) == 2
+    assert scalar(pg_conn, "SELECT count(*) FROM users_rejected WHERE batch_id = 'b1'") == 1
+
+
 def test_nothing_sensitive_is_stored(pg_conn: Any) -> None:
-    stage_batch(pg_conn, a_batch("b1", "s1", 20, bad_uuid=3))
-    land_batch(pg_conn, "b1")
+    land_batch(pg_conn, a_batch("b1", "s1", 20, bad_uuid=3))
     for table in ("batches", "users_raw", "users_rejected"):
         text = scalar(pg_conn, f"SELECT coalesce(string_agg(t::text, ' '), '') FROM {table} t")
         for secret in SECRETS:
             assert f'"{secret}"' not in text, (table, secret)
 
 
-def test_land_twice_is_a_no_op(pg_conn: Any) -> None:
-    stage_batch(pg_conn, a_batch("b1", "s1", 10))
-    land_batch(pg_conn, "b1")
+def test_landing_the_same_batch_twice_is_a_no_op(pg_conn: Any) -> None:
+    land_batch(pg_conn, a_batch("b1", "s1", 10))
     with pg_conn.cursor() as cur:
         cur.execute(
             "UPDATE users_outbox SET published_at = now() WHERE user_id IN (SELECT id FROM users_raw LIMIT 4)"
         )
     pg_conn.commit()
-    assert land_batch(pg_conn, "b1") == 10
+    assert land_batch(pg_conn, a_batch("b1", "s1", 10)) == 10
     assert scalar(pg_conn, "SELECT count(*) FROM users_raw") == 10
-    # a retried land of the same batch does not re-queue what was already published
+    assert scalar(pg_conn, "SELECT count(*) FROM batches") == 1
+    # a retried fetch of the same batch does not re-queue what was already published
     assert scalar(pg_conn, "SELECT count(*) FROM users_outbox WHERE published_at IS NOT NULL") == 4
 
 
 def test_same_users_from_a_new_batch_are_updated_and_requeued(pg_conn: Any) -> None:
-    stage_batch(pg_conn, a_batch("b1", "s1", 10))
-    land_batch(pg_conn, "b1")
+    land_batch(pg_conn, a_batch("b1", "s1", 10))
     with pg_conn.cursor() as cur:
         cur.execute("UPDATE users_outbox SET published_at = now()")
     pg_conn.commit()
-    stage_batch(pg_conn, a_batch("b2", "s1", 10))
-    land_batch(pg_conn, "b2")
+    land_batch(pg_conn, a_batch("b2", "s1", 10))
     assert scalar(pg_conn, "SELECT count(*) FROM users_raw") == 10
     assert scalar(pg_conn, "SELECT count(DISTINCT batch_id) FROM users_raw") == 1
     assert scalar(pg_conn, "SELECT min(batch_id) FROM users_raw") == "b2"
@@ -116,34 +180,47 @@ def test_duplicate_ids_within_a_batch(pg_conn: Any) -> None:
     batch = a_batch("dup", "s1", 3)
     twice = Batch(**{**batch.__dict__, "records": [*batch.records, batch.records[0]]})
     assert len(dedupe_by_id(twice.records)) == 3
-    stage_batch(pg_conn, twice)
-    assert land_batch(pg_conn, "dup") == 3
+    assert land_batch(pg_conn, twice) == 3
+    assert scalar(pg_conn, "SELECT fetched || '/' || landed FROM batches WHERE batch_id = 'dup'") == "4/3"
 
 
-def test_restage_replaces_rejects(pg_conn: Any) -> None:
-    stage_batch(pg_conn, a_batch("b1", "s1", 10, bad_uuid=3))
-    stage_batch(pg_conn, a_batch("b1", "s1", 10, bad_uuid=1))
+def test_relanding_replaces_rejects(pg_conn: Any) -> None:
+    land_batch(pg_conn, a_batch("b1", "s1", 10, bad_uuid=3))
+    land_batch(pg_conn, a_batch("b1", "s1", 10, bad_uuid=1))
     assert scalar(pg_conn, "SELECT count(*) FROM users_rejected WHERE batch_id = 'b1'") == 1
+    assert scalar(pg_conn, "SELECT rejected || '/' || landed FROM batches WHERE batch_id = 'b1'") == "1/9"
 
 
-def test_land_unknown_batch(pg_conn: Any) -> None:
-    with pytest.raises(LookupError, match="batch nope is not staged"):
-        land_batch(pg_conn, "nope")
+def test_a_batch_of_rejects_only_is_audited(pg_conn: Any) -> None:
+    batch = a_batch("b1", "s1", 2, bad_uuid=0)
+    only_bad = Batch(**{**batch.__dict__, "records": [], "rejected": [Rejected(0, "missing login", {})]})
+    assert land_batch(pg_conn, only_bad) == 0
+    assert scalar(pg_conn, "SELECT fetched || '/' || rejected || '/' || landed FROM batches") == "1/1/0"
+    assert scalar(pg_conn, "SELECT count(*) FROM users_outbox") == 0
 
 
-def test_fetch_and_land_from_the_local_source(pg_conn: Any, source_url: str) -> None:
+def test_fetch_lands_from_the_local_source(pg_conn: Any, source_url: str, caplog) -> None:
     plan = FetchPlan(run_id="manual__1", seed="conf", batches=2, batch_size=25, inject_bad=2,
                      inject_bad_field="login.uuid")  # fmt: skip
     choice = SourceChoice("local", source_url, "test")
-    ids = fetch_batches(pg_conn, choice, plan, ClientConfig(base_url=source_url))
+    with caplog.at_level(logging.INFO, logger="producer"):
+        ids = fetch_batches(pg_conn, choice, plan, ClientConfig(base_url=source_url))
     assert ids == [batch_id_for("manual__1", 0), batch_id_for("manual__1", 1)]
-    assert land_batches(pg_conn, ids) == 46
+    # no second step: the users are in users_raw and queued in the outbox as fetch returns
+    assert scalar(pg_conn, "SELECT count(*) FROM users_raw") == 46
+    assert scalar(pg_conn, "SELECT count(*) FROM users_outbox WHERE published_at IS NULL") == 46
+    assert scalar(pg_conn, "SELECT sum(landed) FROM batches WHERE run_id = 'manual__1'") == 46
     assert scalar(pg_conn, "SELECT count(*) FROM users_rejected") == 4
     assert scalar(pg_conn, "SELECT string_agg(page::text, ',' ORDER BY page) FROM batches") == "1,2"
+    assert "23 users accepted, 2 rejected" in caplog.text
+    assert "23 users landed in users_raw and queued in users_outbox, 2 rejected" in caplog.text
+    assert "run manual__1: 2 batch(es), 46 users landed" in caplog.text
     # the same conf again (a retry, or another run with the same seed) gives the same users
     again = fetch_batches(pg_conn, choice, plan, ClientConfig(base_url=source_url))
-    land_batches(pg_conn, again)
+    assert again == ids
     assert scalar(pg_conn, "SELECT count(*) FROM users_raw") == 46
+    assert scalar(pg_conn, "SELECT count(*) FROM batches") == 2
+    assert scalar(pg_conn, "SELECT count(*) FROM users_rejected") == 4
 
 
 def test_run_seed() -> None:

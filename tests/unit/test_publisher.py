@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from producer.landing import Batch, land_batch, stage_batch
+from producer.landing import Batch, land_batch
 from producer.publisher import (
     Pending,
     PublishError,
@@ -80,11 +81,10 @@ def scalar(conn: Any, sql: str) -> Any:
     return value
 
 
-def landed(conn: Any, count: int) -> list[str]:
-    users = validate_records(UserGenerator().page("pub", 1, count)).accepted
+def landed(conn: Any, count: int, batch_id: str = "b1", run_id: str = "run", page: int = 1) -> list[str]:
+    users = validate_records(UserGenerator().page("pub", page, count)).accepted
     when = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-    stage_batch(conn, Batch("b1", "run", "pub", 1, count, "local", None, when, users, []))
-    land_batch(conn, "b1")
+    land_batch(conn, Batch(batch_id, run_id, "pub", page, count, "local", None, when, users, []))
     return [u["login"]["uuid"] for u in users]
 
 
@@ -131,6 +131,19 @@ def test_next_run_sends_only_unpublished(pg_conn: Any) -> None:
     empty = FakeProducer()
     assert publish_pending(pg_conn, empty, "users_created").selected == 0
     assert empty.queued == []
+
+
+def test_publish_drains_the_whole_outbox(pg_conn: Any, caplog) -> None:
+    """Rows an earlier (failed) run left are sent with this run's: publish takes no batch ids."""
+    earlier = landed(pg_conn, 3, batch_id="b-old", run_id="run-old", page=1)
+    current = landed(pg_conn, 2, batch_id="b-new", run_id="run-new", page=2)
+    producer = FakeProducer()
+    with caplog.at_level(logging.INFO, logger="producer"):
+        result = publish(pg_conn, producer, "users_created")
+    assert "published 5 of 5 pending users to users_created (0 failed)" in caplog.text
+    assert sorted(result.delivered) == sorted(earlier + current)
+    assert {json.loads(v)["_meta"]["batch_id"] for _t, _k, v, _c in producer.queued} == {"b-old", "b-new"}
+    assert scalar(pg_conn, "SELECT count(*) FROM users_outbox WHERE published_at IS NULL") == 0
 
 
 def test_messages_keyed_by_id_with_meta(pg_conn: Any) -> None:

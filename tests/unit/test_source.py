@@ -161,4 +161,6 @@ def test_cli_arguments() -> None:
     with pytest.raises(SystemExit):
         parse_args(["--port", "70000"])
     with pytest.raises(SystemExit):
-        parse_args(["--rate-limit", "-1"])
+        parse_args(["--port", "8000", "--rate-limit", "-1"])
+    with pytest.raises(SystemExit):
+        parse_args(["--host", "127.0.0.1"])  # no --port: the port is the source role's, never a default

@@ -10,7 +10,16 @@ import pytest
 from pyspark.sql import Row, SparkSession
 from pyspark.sql.types import IntegerType, LongType, StringType, TimestampType
 
-from tests.unit.conftest_spark import DELETE, EVENT_TIME, SPARK_DIR, VALID_USER, kafka_rows, local_spark, user
+from tests.unit.conftest_spark import (
+    DELETE,
+    EVENT_TIME,
+    SPARK_DIR,
+    VALID_USER,
+    kafka_rows,
+    local_spark,
+    stream_config,
+    user,
+)
 
 from correnteza_stream.transform import (  # isort: skip
     DLQ_COLUMNS,
@@ -193,23 +202,11 @@ def test_cql_tables_match_the_job_columns():
     assert cql_columns("003_created_users_dlq.cql") == list(DLQ_COLUMNS)
 
 
-def test_cql_keyspace_renders_with_the_replication_factor():
-    from jinja2 import Template
-
-    text = Template((SPARK_DIR / "cql" / "001_keyspace.cql").read_text()).render(
-        keyspace="spark_streams", datacenter="dc1", rf=3
-    )
-    assert "CREATE KEYSPACE IF NOT EXISTS spark_streams" in text
-    assert "{'class': 'NetworkTopologyStrategy', 'dc1': 3}" in text
-    assert "CREATE TABLE IF NOT EXISTS spark_streams.schema_migrations" in text
-
-
 def test_batch_writer_routes_one_micro_batch(spark, monkeypatch, caplog):
     """foreachBatch: valid rows (latest per id) to created_users, dead letters to the table and the topic."""
     import logging
 
     from correnteza_stream import sink
-    from correnteza_stream.config import StreamConfig
 
     written: dict[str, list[Row]] = {}
 
@@ -223,7 +220,7 @@ def test_batch_writer_routes_one_micro_batch(spark, monkeypatch, caplog):
     monkeypatch.setattr(sink, "write_dead_letter_topic", fake_topic)
     values = [user(), "garbage", user({"email": "new@example.com"}), user({"nat": "XYZ"})]
     with caplog.at_level(logging.INFO, logger="correnteza.stream"):
-        sink.BatchWriter(StreamConfig())(kafka_rows(spark, values), 7)
+        sink.BatchWriter(stream_config())(kafka_rows(spark, values), 7)
     assert [row["email"] for row in written["created_users"]] == ["new@example.com"]
     assert sorted(row["kafka_offset"] for row in written["created_users_dlq"]) == [101, 103]
     assert len(written["users_created.dlq"]) == 2
@@ -232,10 +229,9 @@ def test_batch_writer_routes_one_micro_batch(spark, monkeypatch, caplog):
 
 def test_batch_writer_skips_writes_for_an_empty_batch(spark, monkeypatch):
     from correnteza_stream import sink
-    from correnteza_stream.config import StreamConfig
 
     calls: list[str] = []
     monkeypatch.setattr(sink, "write_cassandra", lambda frame, config, table: calls.append(table))
     monkeypatch.setattr(sink, "write_dead_letter_topic", lambda messages, config: calls.append("topic"))
-    sink.BatchWriter(StreamConfig())(kafka_rows(spark, []), 0)
+    sink.BatchWriter(stream_config())(kafka_rows(spark, []), 0)
     assert calls == []

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
 
-from tests.unit.conftest_spark import DELETE, VALID_USER, kafka_rows, local_spark, user
+from tests.unit.conftest_spark import (
+    DELETE,
+    STREAM_SETTINGS,
+    VALID_USER,
+    kafka_rows,
+    local_spark,
+    stream_config,
+    user,
+)
 
 from correnteza_stream.validate import RULE_NAMES, UNPARSEABLE, parse, split, validate  # isort: skip
 
@@ -129,13 +138,17 @@ def test_validation_throughput(spark):
 # The job's settings are validated too: a bad setting must stop the job before it touches data.
 
 
+def settings_file(path, **changes) -> str:
+    """A complete settings file (what the stream_job role renders) with some settings changed."""
+    path.write_text("# Ansible managed\n" + json.dumps({**STREAM_SETTINGS, **changes}) + "\n")
+    return str(path)
+
+
 def test_settings_file_with_comments_and_cli_overrides(tmp_path):
     from correnteza_stream.config import load
 
     path = tmp_path / "stream.json"
-    path.write_text(
-        '# Ansible managed\n{"kafka_bootstrap": "10.0.0.1:9092", "max_offsets_per_trigger": "500"}\n'
-    )
+    settings_file(path, kafka_bootstrap="10.0.0.1:9092", max_offsets_per_trigger="500")
     config = load(["--config", str(path), "--trigger-interval", "5 seconds", "--checkpoint-dir", "/data/x"])
     assert config.kafka_bootstrap == "10.0.0.1:9092"
     assert config.max_offsets_per_trigger == 500
@@ -157,7 +170,7 @@ def test_bad_settings_are_refused(tmp_path, argv, setting):
     from correnteza_stream.config import ConfigError, load
 
     path = tmp_path / "stream.json"
-    path.write_text("{}")
+    settings_file(path)
     with pytest.raises(ConfigError, match=setting):
         load(["--config", str(path), *argv])
 
@@ -166,16 +179,14 @@ def test_unknown_setting_is_refused(tmp_path):
     from correnteza_stream.config import ConfigError, load
 
     path = tmp_path / "stream.json"
-    path.write_text('{"kafka_bootstrp": "x"}')
+    settings_file(path, kafka_bootstrp="x")
     with pytest.raises(ConfigError, match="kafka_bootstrp"):
         load(["--config", str(path)])
 
 
 def test_password_comes_from_its_file(tmp_path):
-    from correnteza_stream.config import StreamConfig
-
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
-    config = StreamConfig(cassandra_password_file=str(secret))
+    config = stream_config(cassandra_password_file=str(secret))
     assert config.cassandra_password() == "s3cret"
     assert "s3cret" not in str(config.public())

@@ -1,0 +1,112 @@
+"""The streaming job's settings: the crossing values are required in the file; tunables have defaults."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.unit.conftest_spark import STREAM_SETTINGS, stream_config
+
+from correnteza_stream.config import REQUIRED_SETTINGS, ConfigError, StreamConfig, load  # isort: skip
+
+CROSSING = (
+    "kafka_bootstrap",
+    "topic",
+    "dlq_topic",
+    "cassandra_hosts",
+    "cassandra_port",
+    "cassandra_local_dc",
+    "cassandra_username",
+    "cassandra_password_file",
+    "keyspace",
+    "table",
+    "dlq_table",
+    "checkpoint_dir",
+    "app_name",
+)
+
+
+def write(path: Path, settings: dict) -> Path:
+    path.write_text("# Ansible managed\n" + json.dumps(settings, indent=2))
+    return path
+
+
+def test_the_crossing_values_are_required() -> None:
+    assert REQUIRED_SETTINGS == CROSSING
+    with pytest.raises(TypeError):
+        StreamConfig()  # type: ignore[call-arg]
+
+
+def test_the_stream_job_role_renders_every_setting() -> None:
+    """The settings file (test data here) holds every field: the file, not Python, gives the values."""
+    assert set(STREAM_SETTINGS) == {f for f in StreamConfig.__dataclass_fields__}
+
+
+def test_load_reads_the_file_and_overrides(tmp_path: Path) -> None:
+    file = write(tmp_path / "stream.json", STREAM_SETTINGS)
+    config = load(["--config", str(file), "--shuffle-partitions", "2", "--topic", "other"])
+    assert config.topic == "other"
+    assert config.shuffle_partitions == 2
+    assert config.cassandra_port == 9042
+    assert config.keyspace == "spark_streams"
+    assert config.public() == {**STREAM_SETTINGS, "topic": "other", "shuffle_partitions": 2}
+
+
+def test_tunables_have_defaults(tmp_path: Path) -> None:
+    file = write(tmp_path / "stream.json", {name: STREAM_SETTINGS[name] for name in CROSSING})
+    config = load(["--config", str(file)])
+    assert (config.trigger_interval, config.max_offsets_per_trigger, config.shuffle_partitions) == (
+        "10 seconds",
+        20000,
+        4,
+    )
+    assert (config.cassandra_consistency, config.starting_offsets, config.master) == (
+        "LOCAL_QUORUM",
+        "earliest",
+        "",
+    )
+
+
+def test_missing_keys_are_named_with_the_file(tmp_path: Path) -> None:
+    settings = {k: v for k, v in STREAM_SETTINGS.items() if k not in ("topic", "cassandra_port", "table")}
+    file = write(tmp_path / "stream.json", settings)
+    want = f"config file {file}: missing required settings: topic, cassandra_port, table"
+    with pytest.raises(ConfigError, match=re.escape(want) + "$"):
+        load(["--config", str(file)])
+
+
+def test_the_file_is_required(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        load([])
+    with pytest.raises(ConfigError, match=r"config file .*nope\.json"):
+        load(["--config", str(tmp_path / "nope.json")])
+
+
+def test_unknown_and_badly_typed_settings(tmp_path: Path) -> None:
+    file = write(tmp_path / "stream.json", {**STREAM_SETTINGS, "topik": "x"})
+    with pytest.raises(ConfigError, match=r"unknown settings: topik"):
+        load(["--config", str(file)])
+    file = write(tmp_path / "stream.json", {**STREAM_SETTINGS, "cassandra_port": "ninety"})
+    with pytest.raises(ConfigError, match=r"cassandra_port 'ninety': expected int"):
+        load(["--config", str(file)])
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"trigger_interval": "soon"}, "trigger_interval"),
+        ({"max_offsets_per_trigger": 0}, "max_offsets_per_trigger"),
+        ({"shuffle_partitions": 0}, "shuffle_partitions"),
+        ({"checkpoint_dir": "/tmp/x"}, "checkpoint_dir"),
+        ({"checkpoint_dir": "relative"}, "checkpoint_dir"),
+        ({"cassandra_port": 0}, "cassandra_port"),
+        ({"keyspace": " "}, "keyspace is empty"),
+        ({"dlq_table": ""}, "dlq_table is empty"),
+    ],
+)
+def test_check_names_the_bad_setting(changes: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        stream_config(**changes).check()
