@@ -4,7 +4,7 @@ Each figure is measured over several runs (min / median / max; quote the median)
 count and time and goes only to the project's private network.
 
   source     users/s served by the randomuser-compatible source (5,000 users per request)
-  kafka      records/s of 1.2 KB from the control node to users_created-like bench topic:
+  kafka      records/s of 1.2 KB from the control node to a bench topic shaped like the users topic:
              durable (acks=all, idempotent: the pipeline's settings) vs fast (acks=1), and their ratio
   cassandra  rows/s of 1.2 KB at LOCAL_QUORUM (RF 3) from the Python driver, concurrency 64
   e2e        one DAG run of N users: seconds from trigger to the last row in Cassandra, rows/s
@@ -20,16 +20,15 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
+import correnteza_ops as ops
+import pipeline  # scripts/pipeline.py: one DAG run followed to Cassandra
 import requests
 from cassandra import ConsistencyLevel
+from cassandra.cluster import Session
 from cassandra.concurrent import execute_concurrent_with_args
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import pipeline  # scripts/pipeline.py: inventory, ssh, cassandra helpers
 
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 
@@ -46,7 +45,7 @@ def repeat(fn: Callable[[], float], runs: int = RUNS) -> list[float]:
 
 
 def bench_source() -> float:
-    url = f"http://{pipeline.hosts('source')[0]}:8000/api/1.4/"
+    url = f"{ops.source_url()}/api/1.4/"
 
     def once() -> float:
         t0 = time.perf_counter()
@@ -58,7 +57,7 @@ def bench_source() -> float:
 
 
 def bench_kafka(count: int) -> tuple[float, float]:
-    servers = ",".join(f"{ip}:9092" for ip in pipeline.hosts("kafka"))
+    servers = ops.kafka_bootstrap()
     topic = "bench.correnteza"
     admin = AdminClient({"bootstrap.servers": servers})
     if topic not in admin.list_topics(timeout=20).topics:
@@ -96,30 +95,33 @@ def bench_kafka(count: int) -> tuple[float, float]:
 
 
 def bench_cassandra(count: int) -> float:
-    cluster, session = pipeline.cassandra()
-    try:
-        session.execute(
-            "CREATE TABLE IF NOT EXISTS spark_streams.bench_rows (id uuid PRIMARY KEY, payload text)"
-        )
-        stmt = session.prepare("INSERT INTO spark_streams.bench_rows (id, payload) VALUES (?, ?)")
-        stmt.consistency_level = ConsistencyLevel.LOCAL_QUORUM
-        payload = "x" * 1200
+    """Rows written by the application role (as the stream job writes) into a table the superuser creates
+    in the keyspace for the benchmark and drops after it (the application role may not change the schema)."""
+    table = f"{ops.contract().cassandra.keyspace}.bench_rows"
+    with ops.cassandra_session(superuser=True) as admin:
+        admin.execute(f"CREATE TABLE IF NOT EXISTS {table} (id uuid PRIMARY KEY, payload text)")
+        try:
+            with ops.cassandra_session() as session:
+                return _write_rows(session, table, count)
+        finally:
+            admin.execute(f"DROP TABLE IF EXISTS {table}")
 
-        def once() -> float:
-            args = [(uuid.uuid4(), payload) for _ in range(count)]
-            t0 = time.perf_counter()
-            results = execute_concurrent_with_args(
-                session, stmt, args, concurrency=64, raise_on_first_error=True
-            )
-            assert all(ok for ok, _ in results)
-            return count / (time.perf_counter() - t0)
 
-        return figures(
-            f"cassandra: {count:,} x 1.2 KB, LOCAL_QUORUM, RF 3", "rows/s", repeat(once, max(1, RUNS - 2))
-        )
-    finally:
-        session.execute("DROP TABLE IF EXISTS spark_streams.bench_rows")
-        cluster.shutdown()
+def _write_rows(session: Session, table: str, count: int) -> float:
+    stmt = session.prepare(f"INSERT INTO {table} (id, payload) VALUES (?, ?)")
+    stmt.consistency_level = ConsistencyLevel.LOCAL_QUORUM
+    payload = "x" * 1200
+
+    def once() -> float:
+        args = [(uuid.uuid4(), payload) for _ in range(count)]
+        t0 = time.perf_counter()
+        results = execute_concurrent_with_args(session, stmt, args, concurrency=64, raise_on_first_error=True)
+        assert all(ok for ok, _ in results)
+        return count / (time.perf_counter() - t0)
+
+    return figures(
+        f"cassandra: {count:,} x 1.2 KB, LOCAL_QUORUM, RF 3", "rows/s", repeat(once, max(1, RUNS - 2))
+    )
 
 
 def bench_e2e(n: int) -> float:

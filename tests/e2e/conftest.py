@@ -1,8 +1,10 @@
-"""End-to-end fixtures: drive the running platform the way an operator would.
+"""End-to-end fixtures: drive the running platform the way an operator would, through the operations client
+(scripts/correnteza_ops.py: the inventory, the contract's names and ports, the secrets).
 
-- trigger and follow DAG runs through Airflow's REST API (published on the control node's 127.0.0.1:8080);
-- count rows in PostgreSQL (psql on the postgres host over SSH), read Kafka and Cassandra from the control
-  node, over the project's private network only;
+- trigger DAG runs with `airflow dags trigger` on the Airflow host (over SSH), then follow them and read their
+  task instances through Airflow's REST API (the api-server on the airflow host's address);
+- count rows in PostgreSQL (psql on the postgres host over SSH, in the ingestion database as its role), read
+  Kafka and Cassandra from the control node, over the project's private network only;
 - ask the local randomuser-compatible source what it serves for a seed (it is deterministic).
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 import calendar
 import json
 import math
-import shlex
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,19 +20,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import correnteza_ops as ops
 import pytest
 import requests
 import testinfra
-from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import Cluster, Session
-from cassandra.policies import DCAwareRoundRobinPolicy
-from confluent_kafka import Consumer, TopicPartition
+from cassandra.cluster import Session
+from confluent_kafka import TopicPartition
+from correnteza_ops import sql_literal
 
-AIRFLOW_API = "http://127.0.0.1:8080"
-DAG_ID = "user_ingestion"
-TOPIC = "users_created"
-DLQ_TOPIC = "users_created.dlq"
-KEYSPACE = "spark_streams"
+CONTRACT = ops.contract()
+TOPIC = CONTRACT.kafka.topic_users
+DLQ_TOPIC = CONTRACT.kafka.topic_dlq
+USERS_TABLE = CONTRACT.cassandra.users
+DLQ_TABLE = CONTRACT.cassandra.dlq
 # randomuser's login secrets: never stored nor published (the contract).
 SECRET_LOGIN_FIELDS = ("password", "salt", "md5", "sha1", "sha256")
 
@@ -54,92 +55,61 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: floa
 
 
 class Airflow:
-    """Airflow's REST API (v2) as the admin user: trigger runs, follow them, explain failures."""
+    """The ingestion DAG for the tests: runs triggered on the Airflow host, followed through the REST API."""
 
-    def __init__(self, password: str) -> None:
-        self.password = password
-        self.headers: dict[str, str] = {}
-        self._login()
-
-    def _login(self) -> None:
-        token = requests.post(
-            f"{AIRFLOW_API}/auth/token", json={"username": "admin", "password": self.password}, timeout=30
-        )
-        token.raise_for_status()
-        self.headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        url = f"{AIRFLOW_API}/api/v2/dags/{DAG_ID}{path}"
-        r = requests.request(method, url, headers=self.headers, timeout=30, **kwargs)
-        if r.status_code == 401:  # the token expired: log in again once
-            self._login()
-            r = requests.request(method, url, headers=self.headers, timeout=30, **kwargs)
-        assert r.ok, f"{method} {url}: HTTP {r.status_code}: {r.text[:500]}"
-        return r.json()
-
-    def paused(self) -> bool:
-        return bool(self._call("GET", "")["is_paused"])
+    def __init__(self, client: ops.Airflow) -> None:
+        self.client = client
 
     def trigger(self, conf: dict[str, Any], run_id: str) -> str:
-        """`airflow dags trigger` on the Airflow host, as an operator would."""
-        host = testinfra.get_host("ansible://airflow-1")
-        conf_arg = shlex.quote(json.dumps(conf))
-        cmd = f"sudo /usr/local/bin/airflow dags trigger {DAG_ID} --run-id {run_id} --conf {conf_arg}"
-        out = host.run(cmd)
-        assert out.rc == 0, f"airflow dags trigger failed: {out.stdout[-2000:]}\n{out.stderr[-2000:]}"
-        return run_id
+        """`airflow dags trigger` on the Airflow host (over SSH), as an operator would."""
+        return self.client.trigger_cli(run_id, conf)
 
     def state(self, run_id: str) -> str:
-        return str(self._call("GET", f"/dagRuns/{run_id}")["state"])
+        return self.client.state(run_id)
 
     def task_states(self, run_id: str) -> dict[str, str]:
-        tasks = self._call("GET", f"/dagRuns/{run_id}/taskInstances")["task_instances"]
-        return {t["task_id"]: f"{t['state']} (try {t['try_number']})" for t in tasks}
+        return self.client.task_states(run_id)
 
     def wait(self, run_id: str, timeout: float = 600) -> None:
         final = wait_for(
             f"DAG run {run_id} to finish",
-            lambda: (s := self.state(run_id)) in ("success", "failed") and s,
+            lambda: (s := self.state(run_id)) in ops.FINAL_STATES and s,
             timeout,
             interval=5,
         )
         assert final == "success", (
-            f"DAG run {run_id} ended {final}; tasks: {self.task_states(run_id)} "
-            f"(logs: /opt/correnteza/airflow/logs on airflow-1)"
+            f"DAG run {run_id} ended {final}; tasks: {self.task_states(run_id)} ({self.client.logs_hint()})"
         )
 
 
 class Postgres:
-    """psql on the postgres host, database ingestion."""
-
-    def __init__(self) -> None:
-        self.host = testinfra.get_host("ansible://postgres-1")
+    """psql on the postgres host, in the ingestion database as the ingestion role."""
 
     def rows(self, sql: str) -> list[list[str]]:
-        out = self.host.check_output(f"sudo -u postgres psql -d ingestion -AtX -F '|' -c {shlex.quote(sql)}")
-        return [line.split("|") for line in out.splitlines() if line]
+        return ops.psql(sql)
 
     def scalar(self, sql: str) -> int:
         return int(self.rows(sql)[0][0])
 
     def ids_for_seed(self, seed: str) -> set[str]:
-        return {r[0] for r in self.rows(f"SELECT id FROM users_raw WHERE seed = '{seed}'")}
+        return {r[0] for r in self.rows(f"SELECT id FROM users_raw WHERE seed = {sql_literal(seed)}")}
 
     def batches(self, run_id: str) -> list[dict[str, str]]:
         """The run's batches in page order: page, batch_id, requested, fetched, rejected, landed, source."""
         cols = ("page", "batch_id", "requested", "fetched", "rejected", "landed", "source")
-        sql = f"SELECT {', '.join(cols)} FROM batches WHERE run_id = '{run_id}' ORDER BY page"
+        sql = f"SELECT {', '.join(cols)} FROM batches WHERE run_id = {sql_literal(run_id)} ORDER BY page"
         return [dict(zip(cols, r, strict=True)) for r in self.rows(sql)]
 
 
 @pytest.fixture(scope="session")
-def airflow(secret: Callable[[str], str]) -> Airflow:
-    client = Airflow(secret("airflow_admin_password"))
+def airflow() -> Airflow:
+    client = ops.Airflow()
+    dag = client.dag_id
     assert not client.paused(), (
-        f"DAG {DAG_ID} is paused: triggered runs would stay queued "
-        f"(on airflow-1: sudo /usr/local/bin/airflow dags unpause {DAG_ID})"
+        f"DAG {dag} is paused: triggered runs would stay queued "
+        f"(on {ops.inventory().first('airflow').name}: sudo {ops.AIRFLOW_CLI} dags unpause {dag})"
     )
-    return client
+    return Airflow(client)
 
 
 @pytest.fixture(scope="session")
@@ -148,35 +118,26 @@ def postgres() -> Postgres:
 
 
 @pytest.fixture(scope="session")
-def cassandra(
-    group_hosts: Callable[[str], dict[str, Any]], secret: Callable[[str], str]
-) -> Iterator[Session]:
-    ips = [h["correnteza_ip"] for h in group_hosts("cassandra").values()]
-    cluster = Cluster(
-        ips,
-        port=9042,
-        auth_provider=PlainTextAuthProvider("correnteza", secret("cassandra_app_password")),
-        load_balancing_policy=DCAwareRoundRobinPolicy(local_dc="dc1"),
-        protocol_version=5,
-    )
-    session = cluster.connect()
-    yield session
-    cluster.shutdown()
+def cassandra() -> Iterator[Session]:
+    with ops.cassandra_session() as session:
+        yield session
 
 
 @pytest.fixture(scope="session")
-def kafka_servers(group_hosts: Callable[[str], dict[str, Any]]) -> str:
-    return ",".join(f"{h['correnteza_ip']}:9092" for h in group_hosts("kafka").values())
+def kafka_servers() -> str:
+    return ops.kafka_bootstrap()
 
 
 @pytest.fixture(scope="session")
-def source_url(group_hosts: Callable[[str], dict[str, Any]]) -> str:
-    return f"http://{next(iter(group_hosts('source').values()))['correnteza_ip']}:8000"
+def source_url() -> str:
+    return ops.source_url()
 
 
 @pytest.fixture(scope="session")
 def stream_host() -> Any:
-    return testinfra.get_host("ansible://spark-master-1")
+    """The host of the streaming job's driver (the Spark master host), through testinfra."""
+    name = ops.inventory().first("spark_master").name
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=str(ops.INVENTORY))
 
 
 # --- the source -------------------------------------------------------------------------------------------
@@ -199,9 +160,9 @@ def source_pages(
 
 
 def cassandra_rows(session: Session, ids: set[str]) -> dict[str, Any]:
-    """The created_users rows of these ids, by id (text)."""
+    """The users table's rows of these ids, by id (text)."""
     found: dict[str, Any] = {}
-    stmt = session.prepare(f"SELECT * FROM {KEYSPACE}.created_users WHERE id IN ?")
+    stmt = session.prepare(f"SELECT * FROM {USERS_TABLE} WHERE id IN ?")
     batch = sorted(ids)
     for i in range(0, len(batch), 100):
         for row in session.execute(stmt, [[uuid.UUID(x) for x in batch[i : i + 100]]]):
@@ -210,13 +171,13 @@ def cassandra_rows(session: Session, ids: set[str]) -> dict[str, Any]:
 
 
 def cassandra_ids(session: Session, ids: set[str]) -> set[str]:
-    """The subset of ids that have a row in created_users."""
+    """The subset of ids that have a row in the users table."""
     return set(cassandra_rows(session, ids))
 
 
 def cassandra_seed_count(session: Session, seed: str) -> int:
-    """Rows in created_users carrying this seed (a full scan: fine for test-sized tables)."""
-    rows = session.execute(f"SELECT seed FROM {KEYSPACE}.created_users")
+    """Rows in the users table carrying this seed (a full scan: fine for test-sized tables)."""
+    rows = session.execute(f"SELECT seed FROM {USERS_TABLE}")
     return sum(1 for r in rows if r.seed == seed)
 
 
@@ -248,33 +209,14 @@ class Message:
     value: dict[str, Any]
 
 
-def _consumer(servers: str) -> Consumer:
-    return Consumer(
-        {
-            "bootstrap.servers": servers,
-            "group.id": f"e2e-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-
-
 def partition_ends(servers: str, topic: str) -> dict[int, int]:
     """{partition: end offset} of the topic now."""
-    consumer = _consumer(servers)
-    try:
-        meta = consumer.list_topics(topic, timeout=20)
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=20)[1]
-            for p in meta.topics[topic].partitions
-        }
-    finally:
-        consumer.close()
+    return ops.partition_ends(topic, servers)
 
 
 def end_offsets(servers: str, topic: str) -> int:
     """Sum of the topic's end offsets over its partitions."""
-    return sum(partition_ends(servers, topic).values())
+    return ops.end_offsets(topic, servers)
 
 
 def consume_range(
@@ -285,7 +227,7 @@ def consume_range(
     messages: list[Message] = []
     if not todo:
         return messages
-    consumer = _consumer(servers)
+    consumer = ops.kafka_consumer(servers)
     try:
         consumer.assign([TopicPartition(topic, p, s) for p, (s, _) in todo.items()])
         left = set(todo)

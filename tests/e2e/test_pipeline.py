@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import (
+    DLQ_TABLE,
     DLQ_TOPIC,
-    KEYSPACE,
     SECRET_LOGIN_FIELDS,
     TOPIC,
     Message,
@@ -206,9 +206,7 @@ def test_bad_records_go_to_the_dead_letters_and_the_good_ones_arrive(
     assert cassandra_seed_count(cassandra, seed) == size - k
 
     def dead_letters() -> dict[str, Any]:
-        rows = cassandra.execute(
-            f"SELECT topic, kafka_key, reason, raw_value FROM {KEYSPACE}.created_users_dlq"
-        )
+        rows = cassandra.execute(f"SELECT topic, kafka_key, reason, raw_value FROM {DLQ_TABLE}")
         return {r.kafka_key: r for r in rows if r.kafka_key in bad}
 
     table = wait_for(f"{k} dead letters in Cassandra", lambda: len(d := dead_letters()) == k and d, 300)
