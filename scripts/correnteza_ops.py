@@ -456,14 +456,12 @@ class Airflow:
         dag_id: str | None = None,
         base_url: str | None = None,
         user: str | None = None,
-        password: str | None = None,
         timeout: float = 30,
     ) -> None:
         names = contract().airflow
         self.dag_id = dag_id or names.dag_ingestion
         self.base_url = (base_url or airflow_url()).rstrip("/")
         self.user = user or names.admin_user
-        self._password = password
         self.timeout = timeout
         self.headers: dict[str, str] = {}
         self._login()
@@ -471,7 +469,8 @@ class Airflow:
     def _login(self) -> None:
         import requests
 
-        body = {"username": self.user, "password": self._password or secret("airflow_admin_password")}
+        # The generated secret, read at each login and never kept on the client.
+        body = {"username": self.user, "password": secret("airflow_admin_password")}
         r = requests.post(f"{self.base_url}/auth/token", json=body, timeout=self.timeout)
         if not r.ok:
             detail = f"HTTP {r.status_code}: {r.text[:300]}"
