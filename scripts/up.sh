@@ -18,8 +18,8 @@ preflight() {
 }
 
 artifacts() {
-  "$ROOT/scripts/fetch-jars.sh" kafka cassandra spark-connectors
-  "$ROOT/scripts/wheelhouse.sh" hosts spark cassandra
+  "$ROOT/scripts/fetch-jars.sh" kafka cassandra spark-connectors registry
+  "$ROOT/scripts/wheelhouse.sh" hosts spark cassandra registry
 }
 
 deploy() {

@@ -53,13 +53,14 @@ variable "group_counts" {
     postgres     = 1
     airflow      = 1
     source       = 1
+    registry     = 1
   }
 
   validation {
     condition = alltrue([for g in keys(var.group_counts) : contains(
-      ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source"], g
+      ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry"], g
     )])
-    error_message = "group_counts has an unknown group name; known groups: zookeeper, kafka, cassandra, spark_master, spark_worker, postgres, airflow, source."
+    error_message = "group_counts has an unknown group name; known groups: zookeeper, kafka, cassandra, spark_master, spark_worker, postgres, airflow, source, registry."
   }
 
   validation {
@@ -75,16 +76,16 @@ variable "colocated_groups" {
 
   validation {
     condition = alltrue(flatten([for h, gs in var.colocated_groups : [for g in gs : contains(
-      ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source"], g
+      ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry"], g
     )]]))
-    error_message = "colocated_groups names an unknown group; known groups: zookeeper, kafka, cassandra, spark_master, spark_worker, postgres, airflow, source."
+    error_message = "colocated_groups names an unknown group; known groups: zookeeper, kafka, cassandra, spark_master, spark_worker, postgres, airflow, source, registry."
   }
 }
 
 variable "required_groups" {
   description = "Groups that must have at least one host (directly or through colocated_groups)."
   type        = list(string)
-  default     = ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source"]
+  default     = ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry"]
 }
 
 variable "group_memory_mb" {
@@ -99,6 +100,7 @@ variable "group_memory_mb" {
     postgres     = 1024
     airflow      = 3072
     source       = 512
+    registry     = 768
   }
 
   validation {

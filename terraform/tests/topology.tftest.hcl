@@ -12,21 +12,21 @@ run "default_topology" {
   command = plan
 
   assert {
-    condition     = length(local.hosts) == 15
-    error_message = "the default topology must have 15 hosts"
+    condition     = length(local.hosts) == 16
+    error_message = "the default topology must have 16 hosts"
   }
 
   assert {
     condition = toset(keys(local.hosts)) == toset([
       "zookeeper-1", "zookeeper-2", "zookeeper-3", "kafka-1", "kafka-2", "kafka-3",
       "cassandra-1", "cassandra-2", "cassandra-3", "spark-master-1", "spark-worker-1", "spark-worker-2",
-      "postgres-1", "airflow-1", "source-1",
+      "postgres-1", "airflow-1", "source-1", "registry-1",
     ])
     error_message = "hosts must be named <group>-<n> with underscores as dashes"
   }
 
   assert {
-    condition     = local.hosts["zookeeper-1"].ip == "10.77.0.10" && local.hosts["kafka-1"].ip == "10.77.0.26" && local.hosts["source-1"].ip == "10.77.0.122"
+    condition     = local.hosts["zookeeper-1"].ip == "10.77.0.10" && local.hosts["kafka-1"].ip == "10.77.0.26" && local.hosts["source-1"].ip == "10.77.0.122" && local.hosts["registry-1"].ip == "10.77.0.138"
     error_message = "addresses come from cidrhost: first_hostnum 10 plus 16 per group"
   }
 
@@ -50,7 +50,7 @@ run "inventory_shape" {
   command = plan
 
   assert {
-    condition     = toset(keys(output.inventory.all.children)) == toset(["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source"])
+    condition     = toset(keys(output.inventory.all.children)) == toset(["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry"])
     error_message = "the inventory needs a group per role"
   }
 
@@ -98,14 +98,19 @@ run "colocation" {
   command = plan
 
   variables {
-    group_counts     = { zookeeper = 1, kafka = 1, cassandra = 1, spark_master = 1, spark_worker = 1, postgres = 1, airflow = 0, source = 1 }
-    colocated_groups = { "spark-master-1" = ["airflow"] }
+    group_counts     = { zookeeper = 1, kafka = 1, cassandra = 1, spark_master = 1, spark_worker = 1, postgres = 1, airflow = 0, source = 1, registry = 0 }
+    colocated_groups = { "spark-master-1" = ["airflow"], "postgres-1" = ["registry"] }
     published_ports  = {}
   }
 
   assert {
     condition     = contains(keys(output.inventory.all.children.airflow.hosts), "spark-master-1")
     error_message = "a co-located group must list the host that carries it"
+  }
+
+  assert {
+    condition     = contains(keys(output.inventory.all.children.registry.hosts), "postgres-1")
+    error_message = "the registry can share the PostgreSQL host"
   }
 
   assert {
