@@ -5,10 +5,13 @@ fetch  : pick the source (Variable randomuser_mode: local|real|auto), fetch `bat
          each batch in one transaction: its audit row (batches), its rejects, users_raw (upsert on
          login.uuid) and the outbox. XCom gets only the batch ids.
 publish: drain the outbox to Kafka (acks=all, idempotent): this run's users and any an earlier failed run
-         left; each row is marked only once delivered.
+         left; each row is marked only once delivered. Values are Avro (Confluent wire format) written with
+         the newest schema file of the topic's subject, whose id is looked up in the Schema Registry (read
+         only: Ansible registers the schemas); a row that cannot be serialized fails alone.
 Every task is idempotent, so Airflow's retries are safe. The topic and the connection ids come from the
-JSON Variable correnteza_pipeline, the hosts and ports from those Connections (all rendered by Ansible's
-airflow role). Nothing but cheap imports at parse time; the tables are made by Ansible, not here.
+JSON Variable correnteza_pipeline, the hosts and ports from those Connections (PostgreSQL, Kafka, the
+Schema Registry; all rendered by Ansible's airflow role). Nothing but cheap imports at parse time; the
+tables are made by Ansible, not here.
 """
 
 from __future__ import annotations
@@ -58,6 +61,17 @@ def _postgres(settings: Any) -> Any:
     conn = Connection.get(conn_id)
     params = postgres_params(conn_id, conn.host, conn.port, conn.login, conn.password, conn.schema)
     return psycopg2.connect(**params, connect_timeout=10, application_name=f"airflow-{DAG_ID}")
+
+
+def _registry_conf(settings: Any) -> dict[str, Any]:
+    """SchemaRegistryClient settings from the pipeline's registry connection (the read-only user)."""
+    from airflow.sdk import Connection
+
+    from producer.settings import registry_settings
+
+    conn_id = _setting(settings, "conn_registry")
+    conn = Connection.get(conn_id)
+    return registry_settings(conn_id, conn.login, conn.password, conn.extra_dejson)
 
 
 def _context() -> tuple[dict[str, Any], str]:
@@ -125,17 +139,19 @@ def user_ingestion() -> None:
         """Drains the whole outbox (not only this run's batches): at-least-once across failed runs."""
         from airflow.sdk import Connection
 
-        from producer.publisher import make_producer, producer_config
+        from producer.publisher import make_producer, producer_config, registry_encoder
         from producer.settings import kafka_settings
         from producer.tasks import publish as publish_outbox
 
         settings = _settings()
         topic = _setting(settings, "topic_users")
+        # the schema is looked up first: a schema missing from the registry fails before anything is sent
+        encode = registry_encoder(_registry_conf(settings), topic)
         conn_id = _setting(settings, "conn_kafka")
         servers, extra = kafka_settings(conn_id, Connection.get(conn_id).extra_dejson)
         producer = make_producer(producer_config(servers, extra))
         with closing(_postgres(settings)) as conn:
-            result = publish_outbox(conn, producer, topic)
+            result = publish_outbox(conn, producer, topic, encode)
         return len(result.delivered)
 
     fetch() >> publish()

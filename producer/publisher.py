@@ -3,6 +3,11 @@
 The topic and the brokers are the caller's (the DAG reads them from what Ansible renders in Airflow).
 The whole outbox is drained each time: rows left by an earlier failed run are sent too.
 
+The value is Avro in the Confluent wire format, written with the newest schema file of the topic's
+subject and the id the Schema Registry gives it (producer.avro); the key stays the user id as text. A row
+that cannot be serialized (or that produce() refuses, e.g. too large) fails alone: it stays in the outbox
+with its reason and the other rows are sent.
+
 A row's published_at is set only after the broker confirmed that message (per-message delivery callback,
 after flush). A crash between delivery and the mark re-sends the message on the next run (at-least-once;
 the Cassandra upsert on id makes it harmless) but never loses it.
@@ -13,10 +18,23 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
+
+from confluent_kafka import KafkaException
+
+from producer.avro import (
+    SCHEMAS_DIR,
+    ValueSerializer,
+    latest_schema_file,
+    make_value_serializer,
+    read_schema,
+    to_avro_record,
+    value_subject,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,15 +110,46 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def message_value(item: Pending) -> bytes:
-    """The contract's value: the sanitized user plus _meta {batch_id, fetched_at, source, seed}."""
-    meta = {
+def message_meta(item: Pending) -> dict[str, Any]:
+    """The contract's _meta: where and when the user was fetched."""
+    return {
         "batch_id": item.batch_id,
         "fetched_at": iso_utc(item.fetched_at),
         "source": item.source,
         "seed": item.seed,
     }
-    return json.dumps({**item.payload, "_meta": meta}, ensure_ascii=False).encode()
+
+
+def message_value(item: Pending, schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The contract's value as a record of `schema`: the sanitized user plus _meta."""
+    return to_avro_record(item.payload, message_meta(item), schema)
+
+
+# (row, topic) -> the message value's bytes
+ValueEncoder = Callable[[Pending, str], bytes]
+
+
+def avro_encoder(schema: Mapping[str, Any], serialize: ValueSerializer) -> ValueEncoder:
+    """An encoder writing message_value(row, schema) with `serialize` (make_value_serializer)."""
+
+    def encode(item: Pending, topic: str) -> bytes:
+        return serialize(message_value(item, schema), topic)
+
+    return encode
+
+
+def registry_encoder(
+    registry_conf: Mapping[str, Any],
+    topic: str,
+    schemas_dir: Path = SCHEMAS_DIR,
+    client: Any = None,
+) -> ValueEncoder:
+    """The encoder of `topic`'s values: its subject's newest schema file, looked up in the registry."""
+    subject = value_subject(topic)
+    path = latest_schema_file(subject, schemas_dir)
+    text, schema = read_schema(path)
+    log.info("values of %s: schema %s (subject %s)", topic, path.name, subject)
+    return avro_encoder(schema, make_value_serializer(registry_conf, subject, text, client=client))
 
 
 def select_pending(conn: Any, limit: int) -> list[Pending]:
@@ -120,9 +169,24 @@ def _on_delivery(outcomes: dict[str, str | None], uid: str, err: Any, _msg: Any)
     outcomes[uid] = None if err is None else str(err)
 
 
-def send(producer: KafkaProducer, topic: str, item: Pending, outcomes: dict[str, str | None]) -> None:
-    """Queue one message; when librdkafka's queue is full, serve callbacks and try again."""
-    value = message_value(item)
+def send(
+    producer: KafkaProducer,
+    topic: str,
+    item: Pending,
+    outcomes: dict[str, str | None],
+    encode: ValueEncoder,
+) -> None:
+    """Queue one message; when librdkafka's queue is full, serve callbacks and try again.
+
+    A row that cannot be encoded, or that produce() refuses, gets its reason in outcomes at once (it is
+    never queued); the other rows are not affected.
+    """
+    try:
+        value = encode(item, topic)
+    except Exception as err:  # any failure of this row's data must not stop the others
+        outcomes[item.user_id] = f"serialize: {type(err).__name__}: {err}"
+        log.warning("user %s not published: %s", item.user_id, outcomes[item.user_id])
+        return
     callback = functools.partial(_on_delivery, outcomes, item.user_id)
     while True:
         try:
@@ -130,6 +194,10 @@ def send(producer: KafkaProducer, topic: str, item: Pending, outcomes: dict[str,
             break
         except BufferError:
             producer.poll(1.0)
+        except KafkaException as err:
+            outcomes[item.user_id] = f"produce: {err}"
+            log.warning("user %s not published: %s", item.user_id, outcomes[item.user_id])
+            return
     producer.poll(0)
 
 
@@ -148,6 +216,7 @@ def publish_pending(
     conn: Any,
     producer: KafkaProducer,
     topic: str,
+    encode: ValueEncoder,
     limit: int = 100_000,
     flush_timeout: float = 120.0,
 ) -> PublishResult:
@@ -156,7 +225,7 @@ def publish_pending(
     conn.commit()  # do not hold the read transaction open while Kafka works
     outcomes: dict[str, str | None] = {}
     for item in items:
-        send(producer, topic, item, outcomes)
+        send(producer, topic, item, outcomes, encode)
     remaining = producer.flush(flush_timeout)
     result = PublishResult(selected=len(items))
     for item in items:

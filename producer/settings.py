@@ -11,9 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 # The keys of the pipeline Variable (see the airflow role).
-PIPELINE_KEYS: Final = ("topic_users", "topic_dlq", "conn_postgres", "conn_kafka", "conn_cassandra")
+PIPELINE_KEYS: Final = (
+    "topic_users",
+    "topic_dlq",
+    "conn_postgres",
+    "conn_kafka",
+    "conn_cassandra",
+    "conn_registry",
+)
+# What the Schema Registry connection's extra must give (its login/password: the read-only user).
+REGISTRY_EXTRA_FIELDS: Final = ("url", "ssl.ca.location")
 # What a PostgreSQL connection must give (no fallback: a missing field is a provisioning error).
 POSTGRES_FIELDS: Final = ("host", "port", "login", "password", "schema")
 
@@ -72,3 +82,35 @@ def kafka_settings(conn_id: str, extra: Mapping[str, Any]) -> tuple[str, dict[st
     if not servers:
         raise SettingsError(f"Airflow connection {conn_id} has no bootstrap.servers in its extra")
     return servers, rest
+
+
+def _blank(value: Any) -> bool:
+    return value is None or str(value).strip() == ""
+
+
+def registry_settings(conn_id: str, login: Any, password: Any, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """SchemaRegistryClient settings from the registry Connection: extra's url and CA file, basic auth.
+
+    Every field is required: the registry is reached over TLS verified with the platform's CA, and
+    anonymous requests are refused. The password is never part of an error.
+    """
+    missing = [name for name, value in (("login", login), ("password", password)) if _blank(value)]
+    missing += [f"extra.{name}" for name in REGISTRY_EXTRA_FIELDS if _blank(extra.get(name))]
+    if missing:
+        raise SettingsError(f"Airflow connection {conn_id} has no {', '.join(missing)}")
+    url = str(extra["url"]).strip()
+    parsed = urlsplit(url)
+    if parsed.scheme != "https" or not parsed.hostname:
+        raise SettingsError(
+            f"Airflow connection {conn_id}: extra.url must be https://<host>:<port>/..., "
+            f"got scheme {parsed.scheme!r}"
+        )
+    if parsed.username or parsed.password:
+        raise SettingsError(f"Airflow connection {conn_id}: extra.url must not carry credentials")
+    if ":" in str(login):
+        raise SettingsError(f"Airflow connection {conn_id}: login {login!r} must not contain ':'")
+    return {
+        "url": url,
+        "basic.auth.user.info": f"{login}:{password}",
+        "ssl.ca.location": str(extra["ssl.ca.location"]),
+    }

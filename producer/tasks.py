@@ -17,7 +17,7 @@ from typing import Any
 from producer.client import RandomUserClient
 from producer.config import MAX_RESULTS, ClientConfig
 from producer.landing import Batch, land_batch
-from producer.publisher import KafkaProducer, PublishError, PublishResult, publish_pending
+from producer.publisher import KafkaProducer, PublishError, PublishResult, ValueEncoder, publish_pending
 from producer.selection import SourceChoice
 from producer.validation import validate_records
 
@@ -107,13 +107,15 @@ def fetch_batches(conn: Any, choice: SourceChoice, plan: FetchPlan, client_confi
     return ids
 
 
-def publish(conn: Any, producer: KafkaProducer, topic: str, limit: int = 100_000) -> PublishResult:
+def publish(
+    conn: Any, producer: KafkaProducer, topic: str, encode: ValueEncoder, limit: int = 100_000
+) -> PublishResult:
     """Drain the outbox (this run's users and any left over by earlier runs); raise if any failed."""
-    result = publish_pending(conn, producer, topic, limit=limit)
+    result = publish_pending(conn, producer, topic, encode, limit=limit)
     if result.failed:
         sample = "; ".join(f"{uid}: {err}" for uid, err in list(result.failed.items())[:3])
         raise PublishError(
-            f"{len(result.failed)} of {result.selected} messages not confirmed by Kafka "
+            f"{len(result.failed)} of {result.selected} messages not serialized or not confirmed by Kafka "
             f"(kept in the outbox): {sample}"
         )
     return result

@@ -151,6 +151,11 @@ def test_connections_from_the_inventory(host, group_hosts):
     cs = get("correnteza_cassandra")
     assert (cs["conn_type"], cs["host"], cs["login"]) == ("generic", cassandra, "correnteza")
     assert int(cs["port"]) == 9042
+    registry_ip = next(iter(group_hosts("registry").values()))["correnteza_ip"]
+    rg = get("correnteza_registry")
+    assert (rg["conn_type"], rg["login"]) == ("http", "schema-reader")
+    assert rg["extra_dejson"]["url"] == f"https://{registry_ip}:8443/apis/ccompat/v7"
+    assert host.file(rg["extra_dejson"]["ssl.ca.location"]).is_file
 
 
 def test_connection_passwords_are_the_secrets(host, secret):
@@ -159,6 +164,7 @@ def test_connection_passwords_are_the_secrets(host, secret):
 
     assert password("correnteza_postgres") == secret("postgres_ingestion_password")
     assert password("correnteza_cassandra") == secret("cassandra_app_password")
+    assert password("correnteza_registry") == secret("registry_reader_password")
 
 
 def test_variables_from_the_inventory(host, group_hosts):
@@ -180,4 +186,5 @@ def test_pipeline_settings_variable_names_the_contract(host):
         "conn_postgres": "correnteza_postgres",
         "conn_kafka": "correnteza_kafka",
         "conn_cassandra": "correnteza_cassandra",
+        "conn_registry": "correnteza_registry",
     }

@@ -1,27 +1,49 @@
-"""The outbox publisher: rows are marked published only after Kafka confirmed them (fake producer)."""
+"""The outbox publisher: rows are marked published only after Kafka confirmed them (fake producer).
+
+Values are Avro written with the schema file of users_created-value, looked up in confluent-kafka's mock
+registry (where the tests register it, as Ansible does in the real one).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import logging
+import shutil
+import struct
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import fastavro
 import psycopg2
 import pytest
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.schema_registry import Schema
 
+from producer.avro import SCHEMAS_DIR, latest_schema_file, make_value_serializer, read_schema, registry_client
 from producer.landing import Batch, land_batch
 from producer.publisher import (
     Pending,
     PublishError,
+    ValueEncoder,
+    avro_encoder,
     message_value,
     producer_config,
     publish_pending,
+    registry_encoder,
+    send,
 )
 from producer.source.generator import UserGenerator
 from producer.tasks import publish
 from producer.validation import validate_records
+
+TOPIC = "users_created"
+SUBJECT = "users_created-value"
+REGISTRY = {"url": "mock://registry"}
+SCHEMA_TEXT, SCHEMA = read_schema(latest_schema_file(SUBJECT))
 
 
 class FakeMessage:
@@ -44,8 +66,9 @@ class FakeProducer:
         lost: set[str] = frozenset(),
         before_flush: Callable[[], None] | None = None,
         buffer_full_once: bool = False,
+        too_large: set[str] = frozenset(),
     ) -> None:
-        self.fail, self.lost, self.before_flush = fail, lost, before_flush
+        self.fail, self.lost, self.before_flush, self.too_large = fail, lost, before_flush, too_large
         self.queued: list[tuple[str, bytes, bytes, Any]] = []
         self.buffer_full_once = buffer_full_once
         self.flushed = False
@@ -54,6 +77,8 @@ class FakeProducer:
         if self.buffer_full_once:
             self.buffer_full_once = False
             raise BufferError("queue full")
+        if key.decode() in self.too_large:
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
         self.queued.append((topic, key, value, on_delivery))
 
     def poll(self, timeout: float) -> int:
@@ -73,6 +98,24 @@ class FakeProducer:
         return remaining
 
 
+def mock_registry(*texts: str) -> tuple[Any, list[int]]:
+    """A mock registry holding `texts` as successive versions of the subject; their ids."""
+    client = registry_client(REGISTRY)
+    return client, [client.register_schema(SUBJECT, Schema(text.strip(), "AVRO")) for text in texts]
+
+
+@pytest.fixture
+def encode() -> ValueEncoder:
+    """What the DAG builds: the newest schema file of users_created-value, found in the registry."""
+    client, _ids = mock_registry(SCHEMA_TEXT)
+    return registry_encoder(REGISTRY, TOPIC, client=client)
+
+
+def decode(value: bytes, schema: dict[str, Any] = SCHEMA) -> Any:
+    assert value[0] == 0, "not the Confluent wire format"
+    return fastavro.schemaless_reader(io.BytesIO(value[5:]), fastavro.parse_schema(schema))
+
+
 def scalar(conn: Any, sql: str) -> Any:
     with conn.cursor() as cur:
         cur.execute(sql)
@@ -88,7 +131,7 @@ def landed(conn: Any, count: int, batch_id: str = "b1", run_id: str = "run", pag
     return [u["login"]["uuid"] for u in users]
 
 
-def test_only_confirmed_rows_are_marked_after_flush(pg_conn: Any, pg_dsn: str) -> None:
+def test_only_confirmed_rows_are_marked_after_flush(pg_conn: Any, pg_dsn: str, encode: ValueEncoder) -> None:
     ids = landed(pg_conn, 10)
     fail, lost = set(ids[:2]), {ids[2]}
     observer = psycopg2.connect(pg_dsn)
@@ -100,7 +143,7 @@ def test_only_confirmed_rows_are_marked_after_flush(pg_conn: Any, pg_dsn: str) -
         observer.rollback()
 
     producer = FakeProducer(fail=fail, lost=lost, before_flush=nothing_marked_yet)
-    result = publish_pending(pg_conn, producer, "users_created", flush_timeout=1.0)
+    result = publish_pending(pg_conn, producer, TOPIC, encode, flush_timeout=1.0)
     observer.close()
     assert producer.flushed
     assert result.selected == 10
@@ -120,39 +163,39 @@ def test_only_confirmed_rows_are_marked_after_flush(pg_conn: Any, pg_dsn: str) -
     )
 
 
-def test_next_run_sends_only_unpublished(pg_conn: Any) -> None:
+def test_next_run_sends_only_unpublished(pg_conn: Any, encode: ValueEncoder) -> None:
     ids = landed(pg_conn, 6)
-    publish_pending(pg_conn, FakeProducer(fail={ids[0]}), "users_created")
+    publish_pending(pg_conn, FakeProducer(fail={ids[0]}), TOPIC, encode)
     retry = FakeProducer()
-    result = publish_pending(pg_conn, retry, "users_created")
+    result = publish_pending(pg_conn, retry, TOPIC, encode)
     assert [key.decode() for _t, key, _v, _c in retry.queued] == [ids[0]]
     assert result.delivered == [ids[0]]
     assert scalar(pg_conn, "SELECT count(*) FROM users_outbox WHERE published_at IS NULL") == 0
     empty = FakeProducer()
-    assert publish_pending(pg_conn, empty, "users_created").selected == 0
+    assert publish_pending(pg_conn, empty, TOPIC, encode).selected == 0
     assert empty.queued == []
 
 
-def test_publish_drains_the_whole_outbox(pg_conn: Any, caplog) -> None:
+def test_publish_drains_the_whole_outbox(pg_conn: Any, caplog, encode: ValueEncoder) -> None:
     """Rows an earlier (failed) run left are sent with this run's: publish takes no batch ids."""
     earlier = landed(pg_conn, 3, batch_id="b-old", run_id="run-old", page=1)
     current = landed(pg_conn, 2, batch_id="b-new", run_id="run-new", page=2)
     producer = FakeProducer()
     with caplog.at_level(logging.INFO, logger="producer"):
-        result = publish(pg_conn, producer, "users_created")
+        result = publish(pg_conn, producer, TOPIC, encode)
     assert "published 5 of 5 pending users to users_created (0 failed)" in caplog.text
     assert sorted(result.delivered) == sorted(earlier + current)
-    assert {json.loads(v)["_meta"]["batch_id"] for _t, _k, v, _c in producer.queued} == {"b-old", "b-new"}
+    assert {decode(v)["_meta"]["batch_id"] for _t, _k, v, _c in producer.queued} == {"b-old", "b-new"}
     assert scalar(pg_conn, "SELECT count(*) FROM users_outbox WHERE published_at IS NULL") == 0
 
 
-def test_messages_keyed_by_id_with_meta(pg_conn: Any) -> None:
+def test_messages_keyed_by_id_with_meta(pg_conn: Any, encode: ValueEncoder) -> None:
     ids = landed(pg_conn, 3)
     producer = FakeProducer()
-    publish_pending(pg_conn, producer, "users_created")
+    publish_pending(pg_conn, producer, TOPIC, encode)
     assert {t for t, _k, _v, _c in producer.queued} == {"users_created"}
     for _topic, key, value, _cb in producer.queued:
-        body = json.loads(value)
+        body = decode(value)
         assert key.decode() == body["login"]["uuid"]
         assert body["_meta"] == {
             "batch_id": "b1",
@@ -165,16 +208,18 @@ def test_messages_keyed_by_id_with_meta(pg_conn: Any) -> None:
     assert sorted(k.decode() for _t, k, _v, _c in producer.queued) == sorted(ids)
 
 
-def test_buffer_full_is_retried(pg_conn: Any) -> None:
+def test_buffer_full_is_retried(pg_conn: Any, encode: ValueEncoder) -> None:
     landed(pg_conn, 2)
     producer = FakeProducer(buffer_full_once=True)
-    assert len(publish_pending(pg_conn, producer, "users_created").delivered) == 2
+    assert len(publish_pending(pg_conn, producer, TOPIC, encode).delivered) == 2
 
 
-def test_publish_task_raises_when_some_fail(pg_conn: Any) -> None:
+def test_publish_task_raises_when_some_fail(pg_conn: Any, encode: ValueEncoder) -> None:
     ids = landed(pg_conn, 4)
-    with pytest.raises(PublishError, match=r"1 of 4 messages not confirmed by Kafka \(kept in the outbox\)"):
-        publish(pg_conn, FakeProducer(fail={ids[3]}), "users_created")
+    with pytest.raises(
+        PublishError, match=r"1 of 4 messages not serialized or not confirmed by Kafka \(kept in the outbox\)"
+    ):
+        publish(pg_conn, FakeProducer(fail={ids[3]}), TOPIC, encode)
     assert scalar(pg_conn, "SELECT count(*) FROM users_outbox WHERE published_at IS NOT NULL") == 3
 
 
@@ -204,11 +249,102 @@ def test_message_value_utc() -> None:
         "real",
         None,
     )
-    body = json.loads(message_value(item).decode("utf-8"))
-    assert body["name"]["first"] == "Zoë"
+    body = message_value(item, SCHEMA)
+    assert body["name"] == {"title": None, "first": "Zoë", "last": None}
     assert body["_meta"] == {
         "batch_id": "b9",
         "fetched_at": "2026-01-02T03:04:05.678Z",
         "source": "real",
         "seed": None,
     }
+    client, _ids = mock_registry(SCHEMA_TEXT)
+    serialize = make_value_serializer(REGISTRY, SUBJECT, SCHEMA_TEXT, client=client)
+    assert decode(avro_encoder(SCHEMA, serialize)(item, TOPIC))["name"]["first"] == "Zoë"
+
+
+def pending(uid: str, payload: dict[str, Any]) -> Pending:
+    return Pending(uid, payload, "b1", datetime(2026, 11, 26, 12, 0, tzinfo=UTC), "local", "pub")
+
+
+def test_a_row_that_cannot_be_serialized_fails_alone_in_send(encode: ValueEncoder) -> None:
+    users = validate_records(UserGenerator().page("send", 1, 3)).accepted
+    items = [pending(u["login"]["uuid"], u) for u in users]
+    broken = dataclasses.replace(items[1], payload={**items[1].payload, "login": "not a record"})
+    producer = FakeProducer()
+    outcomes: dict[str, str | None] = {}
+    for item in (items[0], broken, items[2]):
+        send(producer, TOPIC, item, outcomes, encode)
+    assert [k.decode() for _t, k, _v, _c in producer.queued] == [items[0].user_id, items[2].user_id]
+    assert outcomes == {broken.user_id: outcomes[broken.user_id]}
+    assert str(outcomes[broken.user_id]).startswith("serialize: ")
+    assert "login" in str(outcomes[broken.user_id])
+    producer.flush(1.0)
+    assert outcomes[items[0].user_id] is None and outcomes[items[2].user_id] is None
+
+
+def test_a_row_that_cannot_be_serialized_stays_in_the_outbox(pg_conn: Any, encode: ValueEncoder) -> None:
+    ids = landed(pg_conn, 5)
+    with pg_conn.cursor() as cur:
+        cur.execute(
+            "UPDATE users_raw SET payload = jsonb_set(payload, '{login}', '\"broken\"') WHERE id = %s",
+            (ids[2],),
+        )
+    pg_conn.commit()
+    producer = FakeProducer()
+    with pytest.raises(PublishError, match=rf"1 of 5 messages .* {ids[2]}: serialize: "):
+        publish(pg_conn, producer, TOPIC, encode)
+    assert sorted(k.decode() for _t, k, _v, _c in producer.queued) == sorted(set(ids) - {ids[2]})
+    assert scalar(
+        pg_conn, "SELECT array_agg(user_id::text) FROM users_outbox WHERE published_at IS NULL"
+    ) == [ids[2]]
+    assert scalar(pg_conn, f"SELECT last_error FROM users_outbox WHERE user_id = '{ids[2]}'").startswith(
+        "serialize: "
+    )
+
+
+def test_a_message_produce_refuses_fails_alone(pg_conn: Any, encode: ValueEncoder) -> None:
+    ids = landed(pg_conn, 4)
+    producer = FakeProducer(too_large={ids[0]})
+    result = publish_pending(pg_conn, producer, TOPIC, encode)
+    assert sorted(result.delivered) == sorted(ids[1:])
+    assert set(result.failed) == {ids[0]}
+    assert result.failed[ids[0]].startswith("produce: ")
+    assert "MSG_SIZE_TOO_LARGE" in result.failed[ids[0]]
+    assert scalar(pg_conn, "SELECT count(*) FROM users_outbox WHERE published_at IS NULL") == 1
+
+
+def test_registry_encoder_writes_with_the_newest_schema_file(tmp_path: Path) -> None:
+    """A v2 file (a new optional field) is what the producer writes with, under v2's id."""
+    directory = tmp_path / SUBJECT
+    directory.mkdir()
+    shutil.copy(SCHEMAS_DIR / SUBJECT / "v1.avsc", directory / "v1.avsc")
+    v2 = json.loads(SCHEMA_TEXT)
+    v2["fields"].append({"name": "note", "type": ["null", "string"], "default": None})
+    (directory / "v2.avsc").write_text(json.dumps(v2, indent=2) + "\n")
+    client, (id1, id2) = mock_registry(SCHEMA_TEXT, (directory / "v2.avsc").read_text())
+    assert id1 != id2
+    user = validate_records(UserGenerator().page("v2", 1, 1)).accepted[0]
+    value = registry_encoder(REGISTRY, TOPIC, schemas_dir=tmp_path, client=client)(
+        pending(user["login"]["uuid"], {**user, "note": 7}), TOPIC
+    )
+    assert struct.unpack(">I", value[1:5])[0] == id2
+    assert decode(value, v2)["note"] == "7"
+    assert decode(value, v2)["login"]["uuid"] == user["login"]["uuid"]
+
+
+def test_the_real_producer_refusing_a_large_message_fails_that_row_only(encode: ValueEncoder) -> None:
+    """librdkafka refuses a value over message.max.bytes in produce() itself (no broker needed)."""
+    from producer.publisher import make_producer
+
+    users = validate_records(UserGenerator().page("large", 1, 2)).accepted
+    small, large = (pending(u["login"]["uuid"], u) for u in users)
+    large = dataclasses.replace(large, payload={**large.payload, "email": "x" * 5000})
+    producer = make_producer(producer_config("127.0.0.1:1", {"message.max.bytes": 2000}))
+    outcomes: dict[str, str | None] = {}
+    for item in (large, small):
+        send(producer, TOPIC, item, outcomes, encode)
+    assert list(outcomes) == [large.user_id]
+    assert str(outcomes[large.user_id]).startswith("produce: ")
+    assert "MSG_SIZE_TOO_LARGE" in str(outcomes[large.user_id])
+    assert len(producer) == 1  # the small one is queued
+    producer.purge()

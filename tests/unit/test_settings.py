@@ -10,6 +10,7 @@ from producer.settings import (
     kafka_settings,
     pipeline_setting,
     postgres_params,
+    registry_settings,
     required_variable,
 )
 
@@ -19,6 +20,11 @@ SETTINGS = {
     "conn_postgres": "correnteza_postgres",
     "conn_kafka": "correnteza_kafka",
     "conn_cassandra": "correnteza_cassandra",
+    "conn_registry": "correnteza_registry",
+}
+REGISTRY_EXTRA = {
+    "url": "https://10.77.0.138:8443/apis/ccompat/v7",
+    "ssl.ca.location": "/etc/correnteza/tls/ca.crt",
 }
 
 
@@ -82,3 +88,59 @@ def test_kafka_settings() -> None:
     assert (servers, rest) == ("10.77.0.26:9092", {"linger.ms": 5})
     with pytest.raises(SettingsError, match=r"Airflow connection correnteza_kafka has no bootstrap\.servers"):
         kafka_settings("correnteza_kafka", {"linger.ms": 5})
+
+
+def test_registry_settings() -> None:
+    conf = registry_settings("correnteza_registry", "schema-reader", "s3cret", REGISTRY_EXTRA)
+    assert conf == {
+        "url": "https://10.77.0.138:8443/apis/ccompat/v7",
+        "basic.auth.user.info": "schema-reader:s3cret",
+        "ssl.ca.location": "/etc/correnteza/tls/ca.crt",
+    }
+
+
+def test_registry_settings_build_a_client() -> None:
+    """confluent-kafka accepts the settings (a password may hold ':'); no request is made."""
+    import certifi
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    extra = {**REGISTRY_EXTRA, "ssl.ca.location": certifi.where()}  # a CA file that exists here
+    client = SchemaRegistryClient(registry_settings("correnteza_registry", "schema-reader", "s3:cret", extra))
+    assert client.config()["url"] == REGISTRY_EXTRA["url"]
+
+
+@pytest.mark.parametrize(
+    ("login", "password", "extra", "missing"),
+    [
+        (None, "p", REGISTRY_EXTRA, "login"),
+        ("u", "", REGISTRY_EXTRA, "password"),
+        ("u", "p", {"ssl.ca.location": "/ca.crt"}, "extra.url"),
+        ("u", "p", {"url": "https://h:1/x", "ssl.ca.location": " "}, "extra.ssl.ca.location"),
+        (None, None, {}, "login, password, extra.url, extra.ssl.ca.location"),
+    ],
+)
+def test_registry_settings_name_what_is_missing(
+    login: object, password: object, extra: dict, missing: str
+) -> None:
+    with pytest.raises(SettingsError, match=rf"^Airflow connection correnteza_registry has no {missing}$"):
+        registry_settings("correnteza_registry", login, password, extra)
+
+
+def test_registry_settings_refuse_plain_http_and_url_credentials() -> None:
+    plain = {**REGISTRY_EXTRA, "url": "http://10.77.0.138:8080/apis/ccompat/v7"}
+    with pytest.raises(
+        SettingsError, match=r"correnteza_registry: extra\.url must be https://.*got scheme 'http'"
+    ):
+        registry_settings("correnteza_registry", "u", "s3cret", plain)
+    inline = {**REGISTRY_EXTRA, "url": "https://u:s3cret@10.77.0.138:8443/apis/ccompat/v7"}
+    with pytest.raises(SettingsError, match=r"must not carry credentials") as err:
+        registry_settings("correnteza_registry", "u", "s3cret", inline)
+    assert "s3cret" not in str(err.value)
+    with pytest.raises(SettingsError, match=r"login 'a:b' must not contain ':'"):
+        registry_settings("correnteza_registry", "a:b", "s3cret", REGISTRY_EXTRA)
+
+
+def test_registry_errors_never_show_the_password() -> None:
+    with pytest.raises(SettingsError) as err:
+        registry_settings("correnteza_registry", "u", "s3cret", {})
+    assert "s3cret" not in str(err.value)
