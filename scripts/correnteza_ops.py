@@ -78,6 +78,7 @@ class Ports:
     spark_worker_ui: int
     airflow_api: int
     source: int
+    registry: int
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,19 @@ class AirflowNames:
     conn_postgres: str
     conn_kafka: str
     conn_cassandra: str
+    conn_registry: str
     settings_variable: str
     dag_ingestion: str = DAG_ID
+
+
+@dataclass(frozen=True)
+class RegistryNames:
+    api_path: str
+    writer_user: str
+    reader_user: str
+    compatibility: str
+    db: str
+    db_role: str
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,7 @@ class Contract:
     cassandra: CassandraNames
     postgres: PostgresNames
     airflow: AirflowNames
+    registry: RegistryNames
     paths: Mapping[str, str]
     source: Path
 
@@ -161,6 +174,7 @@ def parse_contract(data: Mapping[str, Any], source: Path) -> Contract:
         cassandra=_section(CassandraNames, data, "cassandra", source),
         postgres=_section(PostgresNames, data, "postgres", source),
         airflow=_section(AirflowNames, data, "airflow", source),
+        registry=_section(RegistryNames, data, "registry", source),
         paths={str(k): str(v) for k, v in (data.get("paths") or {}).items()},
         source=source,
     )
@@ -422,6 +436,98 @@ def end_offsets(topic: str, servers: str | None = None) -> int:
 def message_count(topic: str, servers: str | None = None) -> int:
     """Messages a topic holds now (end minus start offsets: retention may have removed the oldest)."""
     return sum(high - low for low, high in watermarks(topic, servers).values())
+
+
+# --- the schema registry ----------------------------------------------------------------------------------
+
+# The private CA's certificate on the control node (the secrets role makes it; it verifies TLS).
+CA_CERT = SECRETS / "ca" / "ca.crt"
+
+
+def registry_url() -> str:
+    """The Confluent-compatible API of the registry, through its TLS proxy."""
+    c = contract()
+    return f"https://{inventory().first('registry').ip}:{c.ports.registry}{c.registry.api_path}"
+
+
+def registry_credentials(writer: bool = False) -> tuple[str, str]:
+    """(user, password) of the reader (default) or the writer."""
+    names = contract().registry
+    if writer:
+        return names.writer_user, secret("registry_writer_password")
+    return names.reader_user, secret("registry_reader_password")
+
+
+def registry_request(
+    method: str, path: str, writer: bool = False, anonymous: bool = False, **kwargs: Any
+) -> Any:
+    """One HTTP request to the registry's API (path relative to it): a requests.Response, never raised on
+    status. The reader's credentials by default; writer=True for writes; anonymous=True sends none."""
+    import requests
+
+    if not CA_CERT.exists():
+        raise _missing(CA_CERT, "the secrets role makes the private CA")
+    auth = None if anonymous else registry_credentials(writer)
+    headers = {"Content-Type": "application/vnd.schemaregistry.v1+json", **kwargs.pop("headers", {})}
+    return requests.request(
+        method,
+        registry_url() + path,
+        auth=auth,
+        verify=str(CA_CERT),
+        headers=headers,
+        timeout=kwargs.pop("timeout", 30),
+        **kwargs,
+    )
+
+
+def registry_client_conf(writer: bool = False) -> dict[str, str]:
+    """confluent-kafka SchemaRegistryClient settings (TLS verified with the private CA)."""
+    user, password = registry_credentials(writer)
+    return {
+        "url": registry_url(),
+        "basic.auth.user.info": f"{user}:{password}",
+        "ssl.ca.location": str(CA_CERT),
+    }
+
+
+def schema_file(subject: str, version: int | None = None) -> Path:
+    """producer/schemas/<subject>/v<N>.avsc: the given version, or the highest."""
+    folder = ROOT / "producer" / "schemas" / subject
+    files = sorted(folder.glob("v*.avsc"), key=lambda p: int(p.stem[1:]))
+    if not files:
+        raise OpsError(f"{folder}: no schema versions (v1.avsc ...)")
+    if version is None:
+        return files[-1]
+    path = folder / f"v{version}.avsc"
+    if not path.exists():
+        raise OpsError(f"{path} does not exist")
+    return path
+
+
+@functools.cache
+def _registry_client() -> Any:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    return SchemaRegistryClient(registry_client_conf())
+
+
+def schema_id_of(value: bytes) -> int | None:
+    """The registry id of a Confluent-framed value (magic byte 0, 4-byte id), or None for anything else."""
+    if len(value) >= 5 and value[0] == 0:
+        return int.from_bytes(value[1:5], "big")
+    return None
+
+
+def decode_value(value: bytes, topic: str) -> dict[str, Any]:
+    """A topic's message value as a dict: Avro (its writer schema fetched from the registry by id, read-only
+    user) or, for messages written before the registry, JSON."""
+    if schema_id_of(value) is None:
+        return json.loads(value)
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    decoded = AvroDeserializer(_registry_client())(value, SerializationContext(topic, MessageField.VALUE))
+    return dict(decoded)
 
 
 # --- the source -------------------------------------------------------------------------------------------

@@ -37,6 +37,8 @@ unit() {
   # The DagBag import test runs in an Airflow venv built offline from the hosts wheelhouse.
   "$ROOT/scripts/wheelhouse.sh" hosts
   "$ROOT/scripts/airflow-test-venv.sh"
+  # The stream's unit tests load spark-avro (from_avro/to_avro) into a local session.
+  "$ROOT/scripts/fetch-jars.sh" spark-connectors
   CORRENTEZA_REQUIRE_AIRFLOW=1 CORRENTEZA_REQUIRE_PG=1 pytest_phase unit tests/unit
 }
 

@@ -3,6 +3,8 @@
 Run with spark-submit (the systemd unit of ansible/roles/stream_job), e.g.:
   spark-submit --master spark://<master>:<port> --jars <connector jars> stream_users.py --config stream.json
 Settings: correnteza_stream.config (the JSON file, required, then --setting-name overrides).
+The schema registry is needed at start (the latest schemas of the topics' subjects): when it cannot answer,
+the job stops with the reason and systemd starts it again.
 """
 
 from __future__ import annotations
@@ -13,16 +15,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from correnteza_stream.config import StreamConfig, load
+from correnteza_stream.config import ConfigError, StreamConfig, load
+from correnteza_stream.decode import avro_limit_options
+from correnteza_stream.registry import RegistryError, connect
 from correnteza_stream.sink import BatchWriter
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 LOG = logging.getLogger("correnteza.stream")
 
 
+EXECUTOR_JAVA_OPTIONS = "spark.executor.extraJavaOptions"
+
+
+def executor_java_options(config: StreamConfig) -> str:
+    """The executors' JVM options as spark-submit gives them, plus the Avro decoder's limits."""
+    SparkContext._ensure_initialized()  # the JVM spark-submit started, whose properties SparkConf reads
+    existing = SparkConf().get(EXECUTOR_JAVA_OPTIONS, "") or ""
+    return avro_limit_options(config.avro_max_length, existing)
+
+
 def build_session(config: StreamConfig) -> SparkSession:
-    """A session with the Cassandra connection settings (the password is redacted in Spark's UI)."""
+    """A session with the Cassandra connection settings (the password is redacted in Spark's UI) and the
+    executors' Avro limits."""
     builder = SparkSession.builder.appName(config.app_name)
     if config.master:
         builder = builder.master(config.master)
@@ -35,6 +51,7 @@ def build_session(config: StreamConfig) -> SparkSession:
         .config("spark.cassandra.auth.username", config.cassandra_username)
         .config("spark.cassandra.auth.password", config.cassandra_password())
         .config("spark.cassandra.output.consistency.level", config.cassandra_consistency)
+        .config(EXECUTOR_JAVA_OPTIONS, executor_java_options(config))
         .getOrCreate()
     )
 
@@ -51,11 +68,11 @@ def read_topic(spark: SparkSession, config: StreamConfig) -> DataFrame:
     )
 
 
-def start(spark: SparkSession, config: StreamConfig) -> StreamingQuery:
+def start(spark: SparkSession, config: StreamConfig, writer: BatchWriter) -> StreamingQuery:
     return (
         read_topic(spark, config)
         .writeStream.queryName(config.app_name)
-        .foreachBatch(BatchWriter(config))
+        .foreachBatch(writer)
         .option("checkpointLocation", config.checkpoint_dir)
         .trigger(processingTime=config.trigger_interval)
         .start()
@@ -65,11 +82,17 @@ def start(spark: SparkSession, config: StreamConfig) -> StreamingQuery:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    config = load(argv)
-    LOG.info("settings %s", config.public())
-    spark = build_session(config)
-    spark.sparkContext.setLogLevel("WARN")
-    query = start(spark, config)
+    try:
+        config = load(argv)
+        LOG.info("settings %s", config.public())
+        registry = connect(config)
+        spark = build_session(config)
+        spark.sparkContext.setLogLevel("WARN")
+        writer = BatchWriter.start(spark, config, registry)
+    except (ConfigError, RegistryError) as error:
+        LOG.error("cannot start: %s", error)
+        return 1
+    query = start(spark, config, writer)
     LOG.info("query %s started (id %s, run %s)", query.name, query.id, query.runId)
     query.awaitTermination()
     return 0

@@ -3,10 +3,12 @@ CLI overrides.
 
 Lines of the file that start with '#' are comments (Ansible writes its "managed" header there). The
 values that cross components (brokers, topics, Cassandra hosts/port/data centre/role, keyspace, tables,
-the checkpoint) have no default here: the file must give them (REQUIRED_SETTINGS), else the job stops
+the checkpoint, the schema registry's URL, user, password file and CA file) have no default here: the file
+must give them (REQUIRED_SETTINGS), else the job stops
 with an error naming the file and the missing keys. Only tunables have defaults.
 
-The Cassandra password is never part of the configuration: only the path of the file that holds it.
+The Cassandra and registry passwords are never part of the configuration: only the paths of the files that
+hold them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import re
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 TRIGGER_PATTERN = re.compile(r"^\d+ (second|seconds|minute|minutes)$")
 
@@ -44,6 +47,12 @@ class StreamConfig:
     checkpoint_dir: str
     # The application's name in the Spark master (the stream_job role's health check looks it up).
     app_name: str
+    # The schema registry (read-only user): the Confluent-compatible API base, e.g.
+    # https://<host>:<port>/apis/ccompat/v7, verified with registry_ca_file.
+    registry_url: str
+    registry_username: str
+    registry_password_file: str
+    registry_ca_file: str
     # Tunables.
     cassandra_consistency: str = "LOCAL_QUORUM"
     trigger_interval: str = "10 seconds"
@@ -51,6 +60,10 @@ class StreamConfig:
     starting_offsets: str = "earliest"
     master: str = ""  # empty: spark-submit's --master decides
     shuffle_partitions: int = 4
+    # Upper bound of one Avro string or bytes length, and of one array or map's item count, that the
+    # executors' Avro decoder accepts (org.apache.avro.limits.*): a corrupt length in a value is then a
+    # not_avro dead letter instead of an allocation that kills the executor. Above Kafka's message size.
+    avro_max_length: int = 8 * 1024 * 1024
 
     def check(self) -> StreamConfig:
         """Raises ConfigError naming the first bad setting; returns self."""
@@ -62,20 +75,35 @@ class StreamConfig:
             raise ConfigError(f"shuffle_partitions {self.shuffle_partitions}: must be > 0")
         if not 0 < self.cassandra_port < 65536:
             raise ConfigError(f"cassandra_port {self.cassandra_port}: must be within 1..65535")
+        if self.avro_max_length <= 0:
+            raise ConfigError(f"avro_max_length {self.avro_max_length}: must be > 0")
         checkpoint = Path(self.checkpoint_dir)
         if not checkpoint.is_absolute() or checkpoint.resolve().is_relative_to("/tmp"):
             raise ConfigError(f"checkpoint_dir {self.checkpoint_dir!r}: must be absolute and not under /tmp")
         for name in REQUIRED_SETTINGS:
             if not str(getattr(self, name)).strip():
                 raise ConfigError(f"{name} is empty")
+        registry = urlsplit(self.registry_url)
+        if "@" in registry.netloc:  # the value is not repeated: it may hold a password
+            raise ConfigError("registry_url: must not hold credentials (registry_password_file gives them)")
+        if registry.scheme != "https" or not registry.hostname:
+            raise ConfigError(f"registry_url {self.registry_url!r}: expected https://<host>:<port>/<path>")
         return self
+
+    def _secret(self, setting: str) -> str:
+        path = getattr(self, setting)
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConfigError(f"{setting} {path}: {error}") from error
 
     def cassandra_password(self) -> str:
         """The password from cassandra_password_file (never logged)."""
-        try:
-            return Path(self.cassandra_password_file).read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise ConfigError(f"cassandra_password_file {self.cassandra_password_file}: {error}") from error
+        return self._secret("cassandra_password_file")
+
+    def registry_password(self) -> str:
+        """The registry user's password from registry_password_file (never logged)."""
+        return self._secret("registry_password_file")
 
     def public(self) -> dict[str, Any]:
         """The settings, safe to log (they hold no secret)."""

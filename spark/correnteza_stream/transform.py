@@ -1,4 +1,4 @@
-"""Valid records -> rows of spark_streams.created_users; invalid records -> dead-letter rows.
+"""Valid records -> rows of spark_streams.created_users; invalid records -> dead-letter rows and messages.
 
 Pure DataFrame -> DataFrame functions over the output of ``validate.validate``.
 
@@ -9,10 +9,16 @@ checked against dob; anchoring on the record's timestamp keeps a replay's row id
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql.avro.functions import to_avro
 
+from correnteza_stream.decode import confluent_header
 from correnteza_stream.validate import parse_timestamp
+
+ISO_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 
 # Column order of spark_streams.created_users.
 USER_COLUMNS: tuple[str, ...] = (
@@ -122,18 +128,37 @@ def to_dead_letter_rows(invalid: DataFrame) -> DataFrame:
     )
 
 
-def to_dead_letter_messages(dead_letters: DataFrame) -> DataFrame:
-    """Dead-letter rows -> (key, value) for the users_created.dlq topic; value is a JSON document."""
-    document = F.struct(
-        F.col("reason"),
-        F.col("topic"),
-        F.col("kafka_partition").alias("partition"),
-        F.col("kafka_offset").alias("offset"),
-        F.col("kafka_key").alias("key"),
-        F.col("raw_value").alias("value"),
-        F.date_format("event_time", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX").alias("event_time"),
-        F.date_format("failed_at", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX").alias("failed_at"),
+@dataclass(frozen=True)
+class DeadLetterSchema:
+    """The schema dead-letter messages are written with: the latest version of the dead-letter topic's
+    subject, looked up at start."""
+
+    schema_id: int
+    schema: str
+
+
+def dead_letter_document() -> Column:
+    """The fields of a dead-letter message (producer/schemas/users_created.dlq-value): reason, topic, int
+    partition, long offset, key, value, event_time and failed_at as ISO-8601 UTC text. reason, topic,
+    partition, offset and failed_at are never null in a dead-letter row (split, the Kafka source and
+    to_dead_letter_rows give them)."""
+    return F.struct(
+        F.col("reason").cast("string").alias("reason"),
+        F.col("topic").cast("string").alias("topic"),
+        F.col("kafka_partition").cast("int").alias("partition"),
+        F.col("kafka_offset").cast("long").alias("offset"),
+        F.col("kafka_key").cast("string").alias("key"),
+        F.col("raw_value").cast("string").alias("value"),
+        F.date_format("event_time", ISO_FORMAT).alias("event_time"),
+        F.date_format("failed_at", ISO_FORMAT).alias("failed_at"),
     )
+
+
+def to_dead_letter_messages(dead_letters: DataFrame, schema: DeadLetterSchema) -> DataFrame:
+    """Dead-letter rows -> (key, value) for the dead-letter topic: the key as text, the value Avro in the
+    Confluent wire format (0x00, the schema id, the Avro body)."""
+    body = to_avro(dead_letter_document(), schema.schema)
     return dead_letters.select(
-        F.col("kafka_key").alias("key"), F.to_json(document, {"ignoreNullFields": "false"}).alias("value")
+        F.col("kafka_key").alias("key"),
+        F.concat(F.lit(confluent_header(schema.schema_id)), body).alias("value"),
     )

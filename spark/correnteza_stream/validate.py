@@ -1,15 +1,20 @@
 """Parse and validate users_created records: pure DataFrame -> DataFrame functions.
 
-``parse`` takes the Kafka source's columns (key, value, topic, partition, offset, timestamp) and returns
-one row per record with the raw text kept next to the parsed struct. ``validate`` adds a ``reason``
-column: null for a valid record, else every failed rule's name joined by "; " (in RULES order).
+``parse`` takes the Kafka source's columns (key, value, topic, partition, offset, timestamp), decodes the
+value (``decode``: Confluent-framed Avro with the writer schemas given, or legacy JSON text) and returns one
+row per record with the record's text kept next to the parsed struct. ``validate`` adds a ``reason``
+column: null for a valid record, else a decoding reason (unknown_schema_id, not_avro, unparseable_json:
+alone) or every failed rule's name joined by "; " (in RULE_NAMES order).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from correnteza_stream.decode import NOT_AVRO, UNKNOWN_SCHEMA_ID, WriterSchema, decode, raw_text
 from correnteza_stream.schema import CORRUPT_COLUMN, PARSE_SCHEMA
 
 REASON_SEPARATOR = "; "
@@ -20,18 +25,23 @@ GENDER_PATTERN = r"^(male|female)$"
 UNPARSEABLE = "unparseable_json"
 
 
-def parse(kafka_df: DataFrame) -> DataFrame:
-    """Kafka rows -> kafka_key, raw_value, topic, kafka_partition, kafka_offset, event_time, user."""
-    raw = F.col("value").cast("string")
+def parse(kafka_df: DataFrame, writers: Mapping[int, WriterSchema | None] | None = None) -> DataFrame:
+    """Kafka rows -> kafka_key, raw_value, topic, kafka_partition, kafka_offset, event_time, decode_error,
+    user. ``writers``: the writer schemas of the batch's schema ids (``decode.WriterSchemas.resolve``);
+    without them every Avro value is unknown_schema_id. raw_value is the record's JSON text (decoded Avro or
+    legacy JSON), else 'base64:' and its bytes."""
+    decoded = decode(kafka_df, writers or {})
+    text = F.col("json_text")
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
-    return kafka_df.select(
+    return decoded.select(
         F.col("key").cast("string").alias("kafka_key"),
-        raw.alias("raw_value"),
+        raw_text(text, F.col("value")).alias("raw_value"),
         F.col("topic").cast("string").alias("topic"),
         F.col("partition").cast("int").alias("kafka_partition"),
         F.col("offset").cast("long").alias("kafka_offset"),
         F.col("timestamp").cast("timestamp").alias("event_time"),
-        F.from_json(raw, PARSE_SCHEMA, options).alias("user"),
+        F.col("decode_error"),
+        F.from_json(text, PARSE_SCHEMA, options).alias("user"),
     )
 
 
@@ -84,6 +94,8 @@ def _rules(user: Column, key: Column) -> list[tuple[str, Column]]:
 
 # Every reason the job can give, in the order they appear in a combined reason.
 RULE_NAMES: tuple[str, ...] = (
+    UNKNOWN_SCHEMA_ID,
+    NOT_AVRO,
     UNPARSEABLE,
     "missing_id",
     "invalid_id",
@@ -99,12 +111,15 @@ RULE_NAMES: tuple[str, ...] = (
 )
 
 
-def reason_column(user: Column, raw: Column, key: Column) -> Column:
-    """Null for a valid record; else the failed rules' names joined by REASON_SEPARATOR."""
+def reason_column(user: Column, raw: Column, key: Column, decode_error: Column | None = None) -> Column:
+    """Null for a valid record; else the decoding reason (alone), or the failed rules' names joined by
+    REASON_SEPARATOR."""
     failed = [F.when(broken, F.lit(name)) for name, broken in _rules(user, key)]
     content = F.concat_ws(REASON_SEPARATOR, *failed)
+    decoding = F.lit(None).cast("string") if decode_error is None else decode_error
     return (
-        F.when(is_unparseable(user, raw), F.lit(UNPARSEABLE))
+        F.when(decoding.isNotNull(), decoding)
+        .when(is_unparseable(user, raw), F.lit(UNPARSEABLE))
         .when(content != "", content)
         .otherwise(F.lit(None).cast("string"))
     )
@@ -112,7 +127,8 @@ def reason_column(user: Column, raw: Column, key: Column) -> Column:
 
 def validate(parsed: DataFrame) -> DataFrame:
     """Adds ``reason`` (string, null when the record is valid) to the output of ``parse``."""
-    return parsed.withColumn("reason", reason_column(F.col("user"), F.col("raw_value"), F.col("kafka_key")))
+    reason = reason_column(F.col("user"), F.col("raw_value"), F.col("kafka_key"), F.col("decode_error"))
+    return parsed.withColumn("reason", reason)
 
 
 def split(validated: DataFrame) -> tuple[DataFrame, DataFrame]:

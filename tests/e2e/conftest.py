@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import calendar
-import json
 import math
 import time
 import uuid
@@ -207,6 +206,7 @@ class Message:
     offset: int
     key: str
     value: dict[str, Any]
+    raw: bytes = b""
 
 
 def partition_ends(servers: str, topic: str) -> dict[int, int]:
@@ -222,7 +222,8 @@ def end_offsets(servers: str, topic: str) -> int:
 def consume_range(
     servers: str, topic: str, start: dict[int, int], end: dict[int, int], timeout: float = 120
 ) -> list[Message]:
-    """Every message between the start and end offsets of each partition (values parsed as JSON)."""
+    """Every message between the start and end offsets of each partition (values decoded: Avro through the
+    registry, or JSON for messages older than it)."""
     todo = {p: (start.get(p, 0), e) for p, e in end.items() if e > start.get(p, 0)}
     messages: list[Message] = []
     if not todo:
@@ -239,7 +240,7 @@ def consume_range(
             p, off = msg.partition(), msg.offset()
             if off < todo[p][1]:
                 key = (msg.key() or b"").decode()
-                messages.append(Message(p, off, key, json.loads(msg.value())))
+                messages.append(Message(p, off, key, ops.decode_value(msg.value(), topic), msg.value()))
             if off >= todo[p][1] - 1:
                 left.discard(p)
         assert not left, f"{topic}: partitions {sorted(left)} not read to their end within {timeout:.0f} s"

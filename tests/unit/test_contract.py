@@ -42,7 +42,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("scripts/hosts.sh", "CORRENTEZA_PROJECT"): "the deployment's name, not the Cassandra role",
     ("scripts/pipeline.py", "SEED"): "a default seed word, not the Cassandra role",
     ("ansible/roles/postgresql/defaults/main.yml", "client_groups"): "inventory groups, not database roles",
-    ("ansible/roles/registry/meta/argument_specs.yml", "choices"): "the levels the registry accepts, one is the contract's",
+    ("ansible/roles/registry/meta/argument_specs.yml", "choices"): "the levels the registry accepts",
 }
 
 SHELL_ASSIGN = re.compile(

@@ -24,7 +24,7 @@ SETTINGS = {
 }
 REGISTRY_EXTRA = {
     "url": "https://10.77.0.138:8443/apis/ccompat/v7",
-    "ssl.ca.location": "/etc/correnteza/tls/ca.crt",
+    "ssl.ca.location": "/etc/ssl/correnteza/ca.crt",
 }
 
 
@@ -95,7 +95,7 @@ def test_registry_settings() -> None:
     assert conf == {
         "url": "https://10.77.0.138:8443/apis/ccompat/v7",
         "basic.auth.user.info": "schema-reader:s3cret",
-        "ssl.ca.location": "/etc/correnteza/tls/ca.crt",
+        "ssl.ca.location": "/etc/ssl/correnteza/ca.crt",
     }
 
 

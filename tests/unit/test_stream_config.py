@@ -26,6 +26,10 @@ CROSSING = (
     "dlq_table",
     "checkpoint_dir",
     "app_name",
+    "registry_url",
+    "registry_username",
+    "registry_password_file",
+    "registry_ca_file",
 )
 
 
@@ -68,6 +72,7 @@ def test_tunables_have_defaults(tmp_path: Path) -> None:
         "earliest",
         "",
     )
+    assert config.avro_max_length == 8 * 1024 * 1024
 
 
 def test_missing_keys_are_named_with_the_file(tmp_path: Path) -> None:
@@ -105,8 +110,29 @@ def test_unknown_and_badly_typed_settings(tmp_path: Path) -> None:
         ({"cassandra_port": 0}, "cassandra_port"),
         ({"keyspace": " "}, "keyspace is empty"),
         ({"dlq_table": ""}, "dlq_table is empty"),
+        ({"registry_url": ""}, "registry_url is empty"),
+        ({"registry_url": "http://127.0.0.1:8080/apis/ccompat/v7"}, "registry_url 'http://"),
+        ({"registry_url": "127.0.0.1:8443"}, "registry_url"),
+        ({"registry_ca_file": " "}, "registry_ca_file is empty"),
+        ({"avro_max_length": 0}, "avro_max_length"),
     ],
 )
 def test_check_names_the_bad_setting(changes: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         stream_config(**changes).check()
+
+
+def test_a_registry_url_with_credentials_is_refused_without_repeating_it() -> None:
+    with pytest.raises(ConfigError, match="must not hold credentials") as caught:
+        stream_config(registry_url="https://reader:s3cret@127.0.0.1:8443/apis/ccompat/v7").check()
+    assert "s3cret" not in str(caught.value)
+
+
+def test_the_registry_password_comes_from_its_file(tmp_path: Path) -> None:
+    secret = tmp_path / "registry_password"
+    secret.write_text("r3ad-only\n")
+    config = stream_config(registry_password_file=str(secret))
+    assert config.registry_password() == "r3ad-only"
+    assert "r3ad-only" not in str(config.public())
+    with pytest.raises(ConfigError, match=r"registry_password_file .*nope"):
+        stream_config(registry_password_file=str(tmp_path / "nope")).registry_password()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import base64
 import time
 from datetime import datetime
 
@@ -12,17 +12,21 @@ from pyspark.sql.types import IntegerType, LongType, StringType, TimestampType
 
 from tests.unit.conftest_spark import (
     DELETE,
+    DLQ_V1,
     EVENT_TIME,
     SPARK_DIR,
     VALID_USER,
+    FakeRegistry,
     kafka_rows,
     local_spark,
+    read_confluent,
     stream_config,
     user,
 )
 
 from correnteza_stream.transform import (  # isort: skip
     DLQ_COLUMNS,
+    DeadLetterSchema,
     USER_COLUMNS,
     latest_per_id,
     to_dead_letter_messages,
@@ -150,11 +154,13 @@ def test_dead_letters_carry_the_record_and_reason(spark):
     assert all(r["failed_at"] is not None and r["topic"] == "users_created" for r in rows)
 
 
-def test_dead_letter_messages_are_json_with_every_field(spark):
+def test_dead_letter_messages_are_confluent_avro_with_every_field(spark):
     _, invalid = split(validate(parse(kafka_rows(spark, ["oops"], keys=[None]))))
-    (message,) = to_dead_letter_messages(to_dead_letter_rows(invalid)).collect()
+    (message,) = to_dead_letter_messages(to_dead_letter_rows(invalid), DeadLetterSchema(7, DLQ_V1)).collect()
     assert message["key"] is None
-    document = json.loads(message["value"])
+    assert bytes(message["value"][:5]) == b"\x00\x00\x00\x00\x07"
+    schema_id, document = read_confluent(bytes(message["value"]), DLQ_V1)
+    assert schema_id == 7
     assert set(document) == {
         "reason",
         "topic",
@@ -165,8 +171,9 @@ def test_dead_letter_messages_are_json_with_every_field(spark):
         "event_time",
         "failed_at",
     }
-    assert document["reason"] == "unparseable_json"
-    assert (document["partition"], document["offset"], document["value"]) == (3, 100, "oops")
+    assert document["reason"] == "not_avro"
+    assert (document["topic"], document["partition"], document["offset"]) == ("users_created", 3, 100)
+    assert document["value"] == "base64:" + base64.b64encode(b"oops").decode()
     assert document["key"] is None
     assert document["event_time"] == "2026-11-26T12:00:00.000Z"
     assert datetime.fromisoformat(document["failed_at"]).tzinfo is not None
@@ -220,10 +227,12 @@ def test_batch_writer_routes_one_micro_batch(spark, monkeypatch, caplog):
     monkeypatch.setattr(sink, "write_dead_letter_topic", fake_topic)
     values = [user(), "garbage", user({"email": "new@example.com"}), user({"nat": "XYZ"})]
     with caplog.at_level(logging.INFO, logger="correnteza.stream"):
-        sink.BatchWriter(stream_config())(kafka_rows(spark, values), 7)
+        writer = sink.BatchWriter.start(spark, stream_config(), FakeRegistry())
+        writer(kafka_rows(spark, values), 7)
     assert [row["email"] for row in written["created_users"]] == ["new@example.com"]
     assert sorted(row["kafka_offset"] for row in written["created_users_dlq"]) == [101, 103]
-    assert len(written["users_created.dlq"]) == 2
+    messages = written["users_created.dlq"]
+    assert sorted(read_confluent(bytes(m["value"]), DLQ_V1)[1]["offset"] for m in messages) == [101, 103]
     assert "batch_id=7 rows_in=4 valid=2 invalid=2" in caplog.text
 
 
@@ -233,5 +242,7 @@ def test_batch_writer_skips_writes_for_an_empty_batch(spark, monkeypatch):
     calls: list[str] = []
     monkeypatch.setattr(sink, "write_cassandra", lambda frame, config, table: calls.append(table))
     monkeypatch.setattr(sink, "write_dead_letter_topic", lambda messages, config: calls.append("topic"))
-    sink.BatchWriter(stream_config())(kafka_rows(spark, []), 0)
+    registry = FakeRegistry()
+    sink.BatchWriter.start(spark, stream_config(), registry)(kafka_rows(spark, []), 0)
     assert calls == []
+    assert registry.asked == []

@@ -18,6 +18,7 @@ from tests.unit.conftest_spark import (
     user,
 )
 
+from correnteza_stream.decode import NOT_AVRO  # isort: skip
 from correnteza_stream.validate import RULE_NAMES, UNPARSEABLE, parse, split, validate  # isort: skip
 
 
@@ -63,9 +64,15 @@ def test_each_rule_gives_its_reason(spark, changes, expected):
     assert reasons(spark, [user(changes)]) == [expected]  # the key is the record's own uuid
 
 
-@pytest.mark.parametrize("raw", ["not json", '{"gender": "male"', "[1, 2]", '"a string"', "null", "", None])
-def test_unparseable_values_are_dead_letters(spark, raw):
+@pytest.mark.parametrize("raw", ['{"gender": "male"', "{", "{broken", ' {"name": }'])
+def test_unparseable_json_objects_are_dead_letters(spark, raw):
     assert reasons(spark, [raw], [None]) == [UNPARSEABLE]
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '"a string"', "null", "", None, b"\x01\x02\x03"])
+def test_values_neither_avro_nor_a_json_object_are_not_avro(spark, raw):
+    """Only Confluent-framed Avro (0x00) and, for the upgrade, legacy JSON objects ('{') are read."""
+    assert reasons(spark, [raw], [None]) == [NOT_AVRO]
 
 
 def test_a_type_mismatch_in_a_nested_object_is_unparseable(spark):
@@ -114,7 +121,7 @@ def test_split_partitions_valid_and_invalid(spark):
     valid, invalid = split(validate(parse(kafka_rows(spark, values))))
     assert sorted(row["kafka_offset"] for row in valid.collect()) == [100, 103]
     assert sorted((row["kafka_offset"], row["reason"]) for row in invalid.collect()) == [
-        (101, UNPARSEABLE),
+        (101, NOT_AVRO),
         (102, "invalid_email"),
     ]
 
