@@ -93,7 +93,7 @@ variable "group_memory_mb" {
   type        = map(number)
   default = {
     zookeeper    = 512
-    kafka        = 1536
+    kafka        = 1280
     cassandra    = 2560
     spark_master = 2048
     spark_worker = 2048

@@ -4,6 +4,7 @@ its schemas in PostgreSQL, the contract's subjects registered with BACKWARD comp
 from __future__ import annotations
 
 import json
+import subprocess
 
 import correnteza_ops as ops
 import pytest
@@ -135,3 +136,45 @@ def test_global_compatibility_is_backward() -> None:
 def test_management_health_is_up(host: testinfra.host.Host) -> None:
     health = json.loads(host.check_output("curl -sf http://127.0.0.1:9000/health/ready"))
     assert health["status"] == "UP"
+
+
+def test_an_incompatible_schema_fails_the_deploy_and_nothing_is_registered(tmp_path) -> None:
+    """site.yml's schemas phase, given a schema folder where one subject gets a compatible v2 and the other an
+    incompatible one: the run fails with the registry's reason and neither v2 is registered."""
+    for subject in SUBJECTS:
+        (tmp_path / subject).mkdir()
+        (tmp_path / subject / "v1.avsc").write_text(ops.schema_file(subject, 1).read_text())
+    compatible = json.loads(ops.schema_file(SUBJECTS[0], 1).read_text())
+    compatible["fields"].append({"name": "infra_probe", "type": ["null", "string"], "default": None})
+    (tmp_path / SUBJECTS[0] / "v2.avsc").write_text(json.dumps(compatible))
+    incompatible = json.loads(ops.schema_file(SUBJECTS[1], 1).read_text())
+    incompatible["fields"].append({"name": "infra_required", "type": "string"})
+    (tmp_path / SUBJECTS[1] / "v2.avsc").write_text(json.dumps(incompatible))
+    before = {s: ops.registry_request("GET", f"/subjects/{s}/versions").json() for s in SUBJECTS}
+
+    run = subprocess.run(
+        [
+            str(ops.ROOT / ".venv" / "bin" / "ansible-playbook"),
+            "ansible/site.yml",
+            "--limit",
+            "registry,localhost",
+            "--tags",
+            "schemas",
+            "-e",
+            f"registry_schemas_dir={tmp_path}",
+        ],
+        cwd=ops.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode != 0, "the deploy of an incompatible schema succeeded"
+    assert "The schema registry refuses" in run.stdout, run.stdout[-3000:]
+    assert "Incompatible artifact" in run.stdout and "infra_required" in run.stdout, run.stdout[-3000:]
+    assert {s: ops.registry_request("GET", f"/subjects/{s}/versions").json() for s in SUBJECTS} == before
+    lookup = ops.registry_request(
+        "POST",
+        f"/subjects/{SUBJECTS[0]}",
+        data=json.dumps({"schema": json.dumps(compatible), "schemaType": "AVRO"}),
+    )
+    assert lookup.status_code == 404, "the compatible v2 was registered although the deploy failed"
