@@ -52,7 +52,7 @@ summary() {
   uis=$(published_uis)
   cat >&2 <<EOM
 [$(_ts)] make up: done in $((SECONDS - T0)) s
-  hosts:      $( TF_CLI_CONFIG_FILE="$STATE/terraformrc" "$(tf_bin)" -chdir="$ROOT/terraform" output -json hosts | "$VENV/bin/python" -c 'import json,sys; print(", ".join(f"{n} {h[\"ip\"]}" for n,h in sorted(json.load(sys.stdin).items())))')
+  hosts:      $( TF_CLI_CONFIG_FILE="$STATE/terraformrc" "$(tf_bin)" -chdir="$ROOT/terraform" output -json hosts | "$VENV/bin/python" -c 'import json,sys; print(", ".join(n + " " + h["ip"] for n,h in sorted(json.load(sys.stdin).items())))')
   ssh:        ssh -i $STATE/ssh/id_ed25519 deploy@<ip>   (or: .venv/bin/ansible <group> -m ping)
   secrets:    $STATE/secrets/ (one file per secret, mode 0600)
 $uis
