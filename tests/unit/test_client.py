@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
+import socket
+import struct
+import threading
 import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import requests
@@ -251,3 +261,409 @@ def test_select_auto_uses_real_when_it_answers(source_url: str) -> None:
 def test_select_rejects_unknown_mode() -> None:
     with pytest.raises(ValueError, match="randomuser_mode must be one of local, real, auto"):
         select_source("sometimes", "http://127.0.0.1:8000", "http://127.0.0.1:9")
+
+
+# --- issue 13, defect 8: answers the local source cannot produce, from a scripted raw HTTP server ---------
+
+Reply = bytes | Callable[[socket.socket], None]
+
+
+class Scripted:
+    """A raw HTTP server on 127.0.0.1: request i gets replies[min(i, last)] (bytes, or a function writing
+    to the socket), then the connection closes. `paths` records each request's path and query."""
+
+    def __init__(self, replies: list[Reply]) -> None:
+        self.replies = replies
+        self.paths: list[str] = []
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                scripted.paths.append(self.path)
+                reply = scripted.replies[min(len(scripted.paths), len(scripted.replies)) - 1]
+                self.close_connection = True
+                if callable(reply):
+                    reply(self.connection)
+                else:
+                    self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> Scripted:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def reply(
+    body: bytes,
+    status: str = "200 OK",
+    content_type: str | None = "application/json; charset=utf-8",
+    headers: dict[str, str] | None = None,
+    length: int | None = None,
+) -> bytes:
+    """A whole HTTP/1.1 answer; `length` overrides Content-Length (to declare more than is sent)."""
+    lines = [
+        f"HTTP/1.1 {status}",
+        "Connection: close",
+        f"Content-Length: {len(body) if length is None else length}",
+    ]
+    if content_type is not None:
+        lines.append(f"Content-Type: {content_type}")
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def chunked_head(content_type: str = "application/json") -> bytes:
+    return (
+        f"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: {content_type}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+
+
+def chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def users_body(
+    count: int = 2, info: dict[str, Any] | None = None, names: Sequence[str] = ("Ada",), **extra: Any
+) -> bytes:
+    users = [
+        {"login": {"uuid": str(uuid.UUID(int=i + 1, version=4))}, "name": {"first": names[i % len(names)]}}
+        for i in range(count)
+    ]
+    body: dict[str, Any] = {"results": users, **extra}
+    if info is not None:
+        body["info"] = info
+    return json.dumps(body, ensure_ascii=False).encode()
+
+
+def good_info(seed: str = "s", results: int = 2, page: int = 1) -> dict[str, Any]:
+    return {"seed": seed, "results": results, "page": page, "version": "1.4"}
+
+
+def scripted_client(url: str, sleeps: Sleeps | None = None, **config: Any) -> RandomUserClient:
+    return make_client(url, sleeps, read_timeout=5.0, **config)
+
+
+# Retry-After, HTTP-date form (RFC 9110 section 10.2.3)
+
+
+def test_retry_after_http_date_counts_from_now() -> None:
+    now = datetime(2015, 10, 21, 7, 27, 30, tzinfo=UTC)
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=now) == 30.0
+    assert parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", now=now) == 30.0  # obsolete RFC 850
+    assert parse_retry_after("Wed Oct 21 07:28:00 2015", now=now) == 30.0  # obsolete asctime
+    assert parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now=now) == 0.0  # past: no wait, never < 0
+    assert parse_retry_after(" 120 ", now=now) == 120.0
+    assert parse_retry_after("-5") == 0.0
+    for junk in ("soon", "Wed, 32 Oct 2015 07:28:00 GMT", "nan", ""):
+        assert parse_retry_after(junk, now=now) is None, junk
+    ahead = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    assert 88.0 <= (parse_retry_after(ahead) or 0.0) <= 90.0
+
+
+@pytest.mark.parametrize(
+    ("offset", "expected"),
+    [(timedelta(hours=1), 7.0), (timedelta(hours=-1), 0.0)],
+    ids=["future-capped", "past-no-wait"],
+)
+def test_429_honours_retry_after_http_date(offset: timedelta, expected: float) -> None:
+    when = format_datetime(datetime.now(UTC) + offset, usegmt=True)
+    limited = reply(b'{"error": "slow down"}', "429 Too Many Requests", headers={"Retry-After": when})
+    sleeps = Sleeps()
+    with Scripted([limited, reply(users_body(2, good_info()))]) as server:
+        answer = scripted_client(server.url, sleeps, retry_after_max=7.0).get(results=2, seed="s")
+    assert answer.attempts == 2
+    assert sleeps.calls == [expected]  # the header, not the 0.25-0.5 s exponential backoff
+
+
+def test_503_retry_after_http_date_seconds_ahead() -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=3), usegmt=True)
+    sleeps = Sleeps()
+    unavailable = reply(b"down", "503 Service Unavailable", headers={"Retry-After": when})
+    with Scripted([unavailable, reply(users_body(2, good_info()))]) as server:
+        scripted_client(server.url, sleeps).get(results=2, seed="s")
+    assert len(sleeps.calls) == 1
+    assert 1.0 < sleeps.calls[0] <= 3.0  # whole seconds: the date is truncated to the second
+
+
+# A body cut short while it is read
+
+
+def cut_chunked(sock: socket.socket) -> None:
+    sock.sendall(chunked_head() + chunk(b'{"results": [{"login": ') + b'40\r\n{"uuid"')
+
+
+def cut_content_length(sock: socket.socket) -> None:
+    body = users_body(2, good_info())
+    sock.sendall(reply(body)[: -len(body) // 2])
+
+
+def reset_mid_body(sock: socket.socket) -> None:
+    body = users_body(2, good_info())
+    sock.sendall(reply(body)[: -len(body) // 2])
+    time.sleep(0.05)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+    sock.close()
+
+
+def bad_gzip(sock: socket.socket) -> None:
+    sock.sendall(reply(b"\x1f\x8b\x08\x00this is no gzip stream", headers={"Content-Encoding": "gzip"}))
+
+
+@pytest.mark.parametrize(
+    ("fault", "cause"),
+    [
+        (cut_chunked, "ChunkedEncodingError"),
+        (cut_content_length, "ChunkedEncodingError"),
+        (reset_mid_body, r"(ChunkedEncodingError|ConnectionError)"),
+        (bad_gzip, "ContentDecodingError"),
+    ],
+    ids=["chunked-cut", "content-length-short", "connection-reset", "undecodable-gzip"],
+)
+def test_truncated_body_is_retried_then_named(fault: Callable[[socket.socket], None], cause: str) -> None:
+    sleeps = Sleeps()
+    with Scripted([fault]) as server:
+        with pytest.raises(RandomUserError) as err:
+            scripted_client(server.url, sleeps).get(results=2, seed="s")
+    message = str(err.value)
+    assert re.search(
+        rf"body of {re.escape(server.url)}/api/1\.4/\?results=2&format=json&seed=s cut short", message
+    )
+    assert re.search(rf"after [\d,]+ bytes: {cause}", message), message
+    assert "gave up after 3 attempts" in message
+    assert len(server.paths) == 3
+    assert len(sleeps.calls) == 2
+
+
+def test_truncated_body_once_then_success() -> None:
+    with Scripted([cut_chunked, reply(users_body(2, good_info()))]) as server:
+        answer = scripted_client(server.url).get(results=2, seed="s")
+    assert (answer.attempts, len(answer.results)) == (2, 2)
+
+
+# A deeply nested body
+
+
+@pytest.mark.parametrize("depth", [100_000, 500], ids=["past-json-recursion-limit", "past-max-depth"])
+def test_deeply_nested_body_is_malformed_and_retried(depth: int) -> None:
+    nested = b'{"results": [{"x": ' + b"[" * depth + b"]" * depth + b"}]}"
+    sleeps = Sleeps()
+    with Scripted([reply(nested)]) as server:
+        with pytest.raises(MalformedResponse, match=r"nested (too deeply|deeper than 32)") as err:
+            scripted_client(server.url, sleeps).get(results=1)
+    assert f"from {server.url}/api/1.4/?results=1" in str(err.value)
+    assert len(server.paths) == 3
+    assert len(sleeps.calls) == 2
+
+
+def test_usual_nesting_passes(source_url: str) -> None:
+    answer = make_client(source_url).get(results=50, seed="deep")
+    assert len(answer.results) == 50
+
+
+# UTF-8 whatever Content-Type says
+
+NAMES = ("Ωμέγα", "مريم", "Дмитрий", "Zoë")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/html", None, "application/json; charset=ISO-8859-1", "application/json"],
+    ids=["text-html-no-charset", "no-content-type", "wrong-charset", "json-no-charset"],
+)
+def test_body_is_decoded_as_utf8(content_type: str | None) -> None:
+    body = users_body(4, good_info(results=4), names=NAMES)
+    with Scripted([reply(body, content_type=content_type)]) as server:
+        answer = scripted_client(server.url).get(results=4, seed="s")
+    assert [u["name"]["first"] for u in answer.results] == list(NAMES)
+
+
+def test_utf8_byte_order_mark_is_dropped() -> None:
+    with Scripted([reply(b"\xef\xbb\xbf" + users_body(2, good_info(), names=NAMES))]) as server:
+        answer = scripted_client(server.url).get(results=2, seed="s")
+    assert answer.results[1]["name"]["first"] == "مريم"
+
+
+def test_invalid_utf8_is_malformed_naming_the_url() -> None:
+    body = users_body(2, good_info(), names=["Ada"]).replace(b"Ada", b"A\xffda")
+    sleeps = Sleeps()
+    with Scripted([reply(body, content_type="text/html")]) as server:
+        with pytest.raises(MalformedResponse) as err:
+            scripted_client(server.url, sleeps).get(results=2, seed="s")
+    message = str(err.value)
+    assert f"body of {server.url}/api/1.4/?results=2&format=json&seed=s is not valid UTF-8" in message
+    assert re.search(r"invalid start byte at byte \d+ of \d+ \(bytes there: b'\\xffda", message), message
+    assert len(server.paths) == 3
+
+
+# The body's size cap
+
+
+def test_body_over_declared_cap_is_refused_unread_and_not_retried() -> None:
+    body = users_body(2, good_info())
+    with Scripted([reply(body)]) as server:
+        with pytest.raises(RandomUserError) as err:
+            scripted_client(server.url, max_body_bytes=len(body) - 1).get(results=2, seed="s")
+    message = str(err.value)
+    assert f"answer from {server.url}/api/1.4/?results=2" in message
+    assert (
+        f"declares {len(body):,} bytes (Content-Length), over the cap of {len(body) - 1:,} bytes" in message
+    )
+    assert "not retried" in message
+    assert len(server.paths) == 1
+
+
+def test_body_at_the_cap_passes() -> None:
+    body = users_body(2, good_info())
+    with Scripted([reply(body)]) as server:
+        answer = scripted_client(server.url, max_body_bytes=len(body)).get(results=2, seed="s")
+    assert len(answer.results) == 2
+
+
+class Endless:
+    """A chunked body of up to `total` bytes (valid JSON once complete); records whether the client hung up
+    before all of it was sent."""
+
+    def __init__(self, total: int = 32 * 1024 * 1024) -> None:
+        self.total = total
+        self.sent = 0
+        self.done = threading.Event()
+
+    def __call__(self, sock: socket.socket) -> None:
+        piece = b"x" * 65536
+        try:
+            sock.sendall(chunked_head() + chunk(b'{"results": [], "pad": "'))
+            while self.sent < self.total:
+                sock.sendall(chunk(piece))
+                self.sent += len(piece)
+            sock.sendall(chunk(b'"}') + b"0\r\n\r\n")
+        except OSError:
+            pass
+        finally:
+            self.done.set()
+
+
+def test_streamed_body_over_cap_is_refused_without_reading_it_all() -> None:
+    endless = Endless()
+    with Scripted([endless]) as server:
+        with pytest.raises(RandomUserError) as err:
+            scripted_client(server.url, max_body_bytes=256 * 1024).get(results=1)
+        assert endless.done.wait(10)
+    message = str(err.value)
+    assert f"answer from {server.url}/api/1.4/?results=1" in message
+    assert "over the cap of 262,144 bytes (max_body_bytes)" in message
+    assert "without reading the rest, not retried" in message
+    assert len(server.paths) == 1
+    assert endless.sent < endless.total  # the client hung up: the 32 MiB were never all read
+
+
+def test_default_cap_is_far_above_5000_users() -> None:
+    cap = ClientConfig(base_url="http://127.0.0.1:9").max_body_bytes
+    assert cap == 64 * 1024 * 1024
+    assert cap > 10 * 5000 * 1200
+    with pytest.raises(ValueError, match="max_body_bytes must be >= 1"):
+        ClientConfig(base_url="http://127.0.0.1:9", max_body_bytes=0)
+
+
+# Answers that contradict the request
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"seed": "other"}, "info.seed is 'other', asked seed='s'"),
+        ({"page": 1}, "info.page is 1, asked page=3"),
+        ({"results": 1}, "info.results is 1, asked results=2"),
+        ({"results": "many"}, "info.results is 'many', asked results=2"),
+        ({"version": "1.3"}, "info.version is '1.3', asked /api/1.4/"),
+    ],
+    ids=["seed", "page", "results", "results-not-a-number", "version"],
+)
+def test_info_contradicting_the_request_is_rejected_and_retried(change: dict[str, Any], problem: str) -> None:
+    sleeps = Sleeps()
+    with Scripted([reply(users_body(2, {**good_info(page=3), **change}))]) as server:
+        with pytest.raises(MalformedResponse) as err:
+            scripted_client(server.url, sleeps).get(results=2, seed="s", page=3)
+    message = str(err.value)
+    assert f"answer from {server.url}/api/1.4/?results=2&format=json&seed=s&page=3 contradicts" in message
+    assert problem in message
+    assert "gave up after 3 attempts" in message
+    assert len(server.paths) == 3
+    assert len(sleeps.calls) == 2
+
+
+def test_empty_results_is_rejected_and_retried() -> None:
+    # what randomuser.me answered while it was down: 200, no users, an info for another request
+    down = b'{"results":[],"info":{"seed":"d3adb33f","results":1,"page":1,"version":"1.4"}}'
+    with Scripted([reply(down)]) as server:
+        with pytest.raises(MalformedResponse, match=r"empty 'results' from http://.*: asked for 5 user\(s\)"):
+            scripted_client(server.url).get(results=5, seed="s")
+    assert len(server.paths) == 3
+
+
+def test_contradicting_answer_once_then_success() -> None:
+    with Scripted([reply(users_body(2, good_info(seed="x"))), reply(users_body(2, good_info()))]) as server:
+        answer = scripted_client(server.url).get(results=2, seed="s")
+    assert answer.attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("asked", "info"),
+    [
+        ({"results": 2}, {"seed": "a1b2c3d4e5f60718", "results": 2, "page": 1, "version": "1.4"}),
+        ({"results": 2, "seed": "s"}, None),  # noinfo: no info at all
+        ({"results": 2, "seed": "s", "page": 4}, {"version": "1.4"}),  # fields left out
+        ({"results": 2, "seed": "abcdef0123456789ab"}, good_info(seed="abcdef0123456789ab0c")),  # nat suffix
+        ({"results": 2, "page": 2}, {"seed": "random", "results": "2", "page": 2, "version": "1.4"}),
+    ],
+    ids=["unnamed-seed-and-page", "no-info", "partial-info", "real-api-nat-suffix", "count-as-string"],
+)
+def test_answers_agreeing_with_the_request_pass(asked: dict[str, Any], info: dict[str, Any] | None) -> None:
+    with Scripted([reply(users_body(2, info))]) as server:
+        answer = scripted_client(server.url).get(**asked)
+    assert (answer.attempts, len(answer.results)) == (1, 2)
+
+
+def test_local_source_answers_agree_with_the_request(source_url: str) -> None:
+    client = make_client(source_url)
+    for asked in [
+        {"results": 3, "seed": "agree", "page": 7, "nat": ["ua", "ir"]},
+        {"results": 2, "seed": "agree", "inc": ["login"]},
+        {"results": 1, "page": 10000},
+        {"results": 4, "seed": "agree", "page": 2, "extra": {"bad": "2", "bad_field": "login.uuid"}},
+    ]:
+        answer = client.get(**asked)
+        assert answer.attempts == 1, asked
+        assert answer.info["results"] == asked["results"]
+
+
+def test_page_past_the_api_cap_is_refused() -> None:
+    with pytest.raises(
+        ValueError, match=r"page must be between 1 and 10000 \(past it the API answers page 1\)"
+    ):
+        build_params(results=1, page=10001)
+
+
+def test_4xx_is_not_retried_and_shows_the_start_of_the_body() -> None:
+    with Scripted([reply(b'{"error": "no such path"}' + b" " * 5000, "404 Not Found")]) as server:
+        with pytest.raises(
+            RandomUserError, match=r"HTTP 404 from http://.*/api/1\.4/\?results=1&format=json: '\{\"error\""
+        ) as err:
+            scripted_client(server.url).get(results=1)
+    assert len(str(err.value)) < 400
+    assert len(server.paths) == 1
