@@ -3,8 +3,15 @@
 land_batch writes one fetched batch in ONE transaction: its audit row in batches, its rejects in
 users_rejected, its users in users_raw and their outbox rows. Every write is idempotent (a batch is keyed
 by its id, users by login.uuid, rejects by (batch_id, position)), so a retried fetch that lands the same
-batch id again re-upserts the same rows. The schema is producer/sql/*.sql, applied by Ansible's
-landing_schema role (this module runs no DDL).
+batch id again leaves the same rows.
+
+Landing order: a batch gets a landing sequence number when it is first recorded (batches.landing_seq; a
+re-landing of the same batch id keeps it). A user's row in users_raw is overwritten, and the user queued
+again in the outbox, only by a batch newer than the one that wrote it; an older batch landed again (a
+cleared task of an old run) inserts the users it alone has and leaves the newer ones as they are. Ties
+(the same batch again) keep the existing row.
+
+The schema is producer/sql/*.sql, applied by Ansible's landing_schema role (this module runs no DDL).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ ON CONFLICT (batch_id) DO UPDATE SET
     run_id = EXCLUDED.run_id, seed = EXCLUDED.seed, page = EXCLUDED.page, requested = EXCLUDED.requested,
     fetched = EXCLUDED.fetched, rejected = EXCLUDED.rejected, source = EXCLUDED.source, url = EXCLUDED.url,
     fetched_at = EXCLUDED.fetched_at, landed = EXCLUDED.landed, landed_at = EXCLUDED.landed_at
+RETURNING landing_seq
 """
 
 DELETE_REJECTED = "DELETE FROM users_rejected WHERE batch_id = %s"
@@ -39,23 +47,29 @@ ON CONFLICT (batch_id, position) DO UPDATE SET reason = EXCLUDED.reason, raw = E
     rejected_at = now()
 """
 
+# Only a newer batch (a higher landing_seq) overwrites a row; RETURNING gives the ids written (inserted or
+# updated), the only ones queued in the outbox.
 UPSERT_USERS = """
 INSERT INTO users_raw (id, payload, email, nat, first_name, last_name, gender, source, fetched_at, batch_id,
-                       seed)
+                       seed, landing_seq)
 VALUES %s
 ON CONFLICT (id) DO UPDATE SET
     payload = EXCLUDED.payload, email = EXCLUDED.email, nat = EXCLUDED.nat, first_name = EXCLUDED.first_name,
     last_name = EXCLUDED.last_name, gender = EXCLUDED.gender, source = EXCLUDED.source,
-    fetched_at = EXCLUDED.fetched_at, batch_id = EXCLUDED.batch_id, seed = EXCLUDED.seed, updated_at = now()
+    fetched_at = EXCLUDED.fetched_at, batch_id = EXCLUDED.batch_id, seed = EXCLUDED.seed,
+    landing_seq = EXCLUDED.landing_seq, updated_at = now()
+WHERE users_raw.landing_seq IS NULL OR users_raw.landing_seq < EXCLUDED.landing_seq
+RETURNING id::text
 """
-USERS_TEMPLATE = "(%s::uuid, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+USERS_TEMPLATE = "(%s::uuid, %s::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
-# A user landed again by another batch is queued again; the same batch landed twice (a retry) leaves the
-# row as it is (published or not).
+# A user written by this batch is queued (again) as a new version: not published, not parked, no attempts.
+# The same batch landed twice (a retry) writes nothing in users_raw, so its outbox rows stay as they are.
 UPSERT_OUTBOX = """
 INSERT INTO users_outbox (user_id, batch_id) VALUES %s
 ON CONFLICT (user_id) DO UPDATE SET
-    batch_id = EXCLUDED.batch_id, created_at = now(), published_at = NULL, attempts = 0, last_error = NULL
+    batch_id = EXCLUDED.batch_id, version = EXCLUDED.version, created_at = now(), published_at = NULL,
+    attempts = 0, last_error = NULL, parked_at = NULL
 WHERE users_outbox.batch_id IS DISTINCT FROM EXCLUDED.batch_id
 """
 OUTBOX_TEMPLATE = "(%s::uuid, %s)"
@@ -75,11 +89,15 @@ class Batch:
     rejected: list[Rejected]
 
 
-def execute_values(cur: Any, sql: str, rows: Sequence[tuple[Any, ...]], template: str | None = None) -> None:
-    """psycopg2.extras.execute_values, imported late so the module loads without psycopg2 (source host)."""
+def execute_values(
+    cur: Any, sql: str, rows: Sequence[tuple[Any, ...]], template: str | None = None, fetch: bool = False
+) -> list[tuple[Any, ...]]:
+    """psycopg2.extras.execute_values, imported late so the module loads without psycopg2 (source host);
+    with fetch, the rows the statement returned (over all pages)."""
     from psycopg2.extras import execute_values as _execute_values
 
-    _execute_values(cur, sql, rows, template=template, page_size=1000)
+    returned = _execute_values(cur, sql, rows, template=template, page_size=1000, fetch=fetch)
+    return list(returned) if fetch else []
 
 
 def dedupe_by_id(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -100,7 +118,12 @@ def _text(record: dict[str, Any], *path: str) -> str | None:
 
 
 def user_row(
-    record: dict[str, Any], batch_id: str, seed: str | None, source: str, fetched_at: datetime
+    record: dict[str, Any],
+    batch_id: str,
+    seed: str | None,
+    source: str,
+    fetched_at: datetime,
+    landing_seq: int,
 ) -> tuple:
     return (
         user_id(record),
@@ -114,6 +137,7 @@ def user_row(
         fetched_at,
         batch_id,
         seed,
+        landing_seq,
     )
 
 
@@ -137,12 +161,15 @@ def batch_params(batch: Batch, landed: int) -> dict[str, Any]:
 def land_batch(conn: Any, batch: Batch) -> int:
     """Record a fetched batch, its rejects, its users (users_raw) and their outbox rows in one transaction.
 
-    Landing the same batch id again replaces its audit row and rejects and re-upserts the same users.
-    Returns the number of users landed (distinct ids)."""
+    Landing the same batch id again replaces its audit row and rejects and keeps its users as they are; a
+    user a newer batch already wrote is left alone (see the module's docstring). Returns the number of
+    users the batch holds (distinct ids), the batch's `landed` in its audit row."""
     users = dedupe_by_id(batch.records)
+    written = 0
     try:
         with conn.cursor() as cur:
             cur.execute(UPSERT_BATCH, batch_params(batch, len(users)))
+            landing_seq = int(cur.fetchone()[0])
             cur.execute(DELETE_REJECTED, (batch.batch_id,))
             if batch.rejected:
                 rows = [
@@ -151,15 +178,21 @@ def land_batch(conn: Any, batch: Batch) -> int:
                 ]
                 execute_values(cur, INSERT_REJECTED, rows)
             if users:
-                execute_values(
+                written_ids = execute_values(
                     cur,
                     UPSERT_USERS,
-                    [user_row(u, batch.batch_id, batch.seed, batch.source, batch.fetched_at) for u in users],
+                    [
+                        user_row(u, batch.batch_id, batch.seed, batch.source, batch.fetched_at, landing_seq)
+                        for u in users
+                    ],
                     USERS_TEMPLATE,
+                    fetch=True,
                 )
-                execute_values(
-                    cur, UPSERT_OUTBOX, [(user_id(u), batch.batch_id) for u in users], OUTBOX_TEMPLATE
-                )
+                written = len(written_ids)
+                if written_ids:
+                    execute_values(
+                        cur, UPSERT_OUTBOX, [(uid, batch.batch_id) for (uid,) in written_ids], OUTBOX_TEMPLATE
+                    )
         conn.commit()
     except BaseException:
         conn.rollback()
@@ -167,7 +200,15 @@ def land_batch(conn: Any, batch: Batch) -> int:
     log.info(
         "batch %s: %d users landed in users_raw and queued in users_outbox, %d rejected",
         batch.batch_id,
-        len(users),
+        written,
         len(batch.rejected),
     )
+    if written < len(users):
+        log.info(
+            "batch %s (landing #%d): %d of its users kept as they were (landed by this batch already, or "
+            "by a newer one)",
+            batch.batch_id,
+            landing_seq,
+            len(users) - written,
+        )
     return len(users)

@@ -9,8 +9,17 @@ that cannot be serialized (or that produce() refuses, e.g. too large) fails alon
 with its reason and the other rows are sent.
 
 A row's published_at is set only after the broker confirmed that message (per-message delivery callback,
-after flush). A crash between delivery and the mark re-sends the message on the next run (at-least-once;
-the Cassandra upsert on id makes it harmless) but never loses it.
+after flush), and only for the version of the row that was read and sent (users_outbox.version): a newer
+version of the user queued meanwhile stays pending. A crash between delivery and the mark re-sends the
+message on the next run (at-least-once; the Cassandra upsert on id makes it harmless) but never loses it.
+
+Every try counts in the row's attempts and a failure leaves its reason in last_error. A row whose message
+was refused (its data could not be serialized, or Kafka refused it: too large, invalid record, ...) once
+it has been tried max_attempts times is parked (parked_at): it is no longer selected, so it never fails
+every run, and it keeps its reason and attempts for `make query`. A failure that is Kafka's or the
+registry's and not the message's (no delivery report in time, timeouts, brokers down, not enough
+replicas, the registry unreachable) never parks a row: an outage must not park the outbox, it fails each
+run until the service is back.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 
 from producer.avro import (
     SCHEMAS_DIR,
@@ -47,21 +56,56 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "client.id": "correnteza-producer",
 }
 
+# A row is tried at most this many times when its message is refused (a default; publish_pending's argument).
+MAX_ATTEMPTS = 5
+
+# Kafka's failures that say nothing about the message itself: they never park a row.
+TRANSIENT_ERRORS: frozenset[int] = frozenset(
+    {
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TIMED_OUT_QUEUE,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._QUEUE_FULL,
+        KafkaError._PURGE_QUEUE,
+        KafkaError._PURGE_INFLIGHT,
+        KafkaError._FATAL,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError.BROKER_NOT_AVAILABLE,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        KafkaError.REPLICA_NOT_AVAILABLE,
+    }
+)
+
 SELECT_PENDING = """
-SELECT r.id::text, r.payload, r.batch_id, r.fetched_at, r.source, r.seed
+SELECT r.id::text, r.payload, r.batch_id, r.fetched_at, r.source, r.seed, o.version
 FROM users_outbox o JOIN users_raw r ON r.id = o.user_id
-WHERE o.published_at IS NULL
+WHERE o.published_at IS NULL AND o.parked_at IS NULL
 ORDER BY o.created_at, o.user_id
 LIMIT %(limit)s
 """
+# Both marks match the version that was read and sent, never a newer one queued meanwhile.
 MARK_PUBLISHED = """
-UPDATE users_outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL
-WHERE user_id = ANY(%s::uuid[]) AND published_at IS NULL
+UPDATE users_outbox AS o SET published_at = now(), attempts = o.attempts + 1, last_error = NULL
+FROM (VALUES %s) AS v(user_id, version)
+WHERE o.user_id = v.user_id::uuid AND o.version = v.version AND o.published_at IS NULL
 """
 MARK_FAILED = """
-UPDATE users_outbox AS o SET attempts = o.attempts + 1, last_error = v.error
-FROM (VALUES %s) AS v(user_id, error) WHERE o.user_id = v.user_id::uuid
+UPDATE users_outbox AS o SET attempts = o.attempts + 1, last_error = v.error,
+    parked_at = CASE WHEN v.refused AND o.attempts + 1 >= v.max_attempts THEN now() END
+FROM (VALUES %s) AS v(user_id, version, error, refused, max_attempts)
+WHERE o.user_id = v.user_id::uuid AND o.version = v.version AND o.published_at IS NULL
+RETURNING o.user_id::text, o.parked_at IS NOT NULL
 """
+FAILED_TEMPLATE = "(%s, %s::bigint, %s, %s::boolean, %s::integer)"
 
 
 class KafkaProducer(Protocol):
@@ -73,7 +117,7 @@ class KafkaProducer(Protocol):
 
 
 class PublishError(RuntimeError):
-    """Some messages were not confirmed; they stay unpublished in the outbox for the next attempt."""
+    """Some messages were not confirmed; they stay unpublished in the outbox (pending or parked)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +128,22 @@ class Pending:
     fetched_at: datetime
     source: str
     seed: str | None
+    version: int  # users_outbox.version: the queued version of the user this message carries
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one message was not published; refused: the message's own fault (it may park the row)."""
+
+    reason: str
+    refused: bool
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+# user id -> None (confirmed by Kafka) or why it was not published
+Outcomes = dict[str, Failure | None]
 
 
 @dataclass
@@ -91,6 +151,7 @@ class PublishResult:
     selected: int = 0
     delivered: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    parked: list[str] = field(default_factory=list)  # failed and parked by this run
 
 
 def producer_config(bootstrap_servers: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -159,21 +220,52 @@ def select_pending(conn: Any, limit: int) -> list[Pending]:
         rows = cur.fetchall()
     return [
         Pending(
-            uid, payload if isinstance(payload, dict) else json.loads(payload), batch, fetched, source, seed
+            uid,
+            payload if isinstance(payload, dict) else json.loads(payload),
+            batch,
+            fetched,
+            source,
+            seed,
+            int(version),
         )
-        for uid, payload, batch, fetched, source, seed in rows
+        for uid, payload, batch, fetched, source, seed, version in rows
     ]
 
 
-def _on_delivery(outcomes: dict[str, str | None], uid: str, err: Any, _msg: Any) -> None:
-    outcomes[uid] = None if err is None else str(err)
+def kafka_failure(stage: str, err: Any) -> Failure:
+    """A Kafka error (a KafkaError, or what wraps one) as a Failure: refused unless it is transient."""
+    if isinstance(err, KafkaException) and err.args and isinstance(err.args[0], KafkaError):
+        err = err.args[0]
+    code = err.code() if isinstance(err, KafkaError) else None
+    return Failure(f"{stage}{err}", refused=code not in TRANSIENT_ERRORS)
+
+
+def registry_unavailable(err: BaseException) -> bool:
+    """Whether a serializer's failure is the Schema Registry's (unreachable, or answering an error), not the
+    row's data (the AvroSerializer asks the registry on its first message)."""
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    try:  # the registry client's HTTP transport (httpx2, else httpx), as confluent-kafka picks it
+        from confluent_kafka.schema_registry.common._httpx_compat import httpx
+    except ImportError:
+        return isinstance(err, SchemaRegistryError)
+    return isinstance(err, (SchemaRegistryError, httpx.TransportError))
+
+
+def serialize_failure(err: Exception) -> Failure:
+    """A serializer's failure as a Failure: refused (the row's data) unless the registry was the cause."""
+    return Failure(f"serialize: {type(err).__name__}: {err}", refused=not registry_unavailable(err))
+
+
+def _on_delivery(outcomes: Outcomes, uid: str, err: Any, _msg: Any) -> None:
+    outcomes[uid] = None if err is None else kafka_failure("", err)
 
 
 def send(
     producer: KafkaProducer,
     topic: str,
     item: Pending,
-    outcomes: dict[str, str | None],
+    outcomes: Outcomes,
     encode: ValueEncoder,
 ) -> None:
     """Queue one message; when librdkafka's queue is full, serve callbacks and try again.
@@ -184,7 +276,7 @@ def send(
     try:
         value = encode(item, topic)
     except Exception as err:  # any failure of this row's data must not stop the others
-        outcomes[item.user_id] = f"serialize: {type(err).__name__}: {err}"
+        outcomes[item.user_id] = serialize_failure(err)
         log.warning("user %s not published: %s", item.user_id, outcomes[item.user_id])
         return
     callback = functools.partial(_on_delivery, outcomes, item.user_id)
@@ -195,21 +287,40 @@ def send(
         except BufferError:
             producer.poll(1.0)
         except KafkaException as err:
-            outcomes[item.user_id] = f"produce: {err}"
+            outcomes[item.user_id] = kafka_failure("produce: ", err)
             log.warning("user %s not published: %s", item.user_id, outcomes[item.user_id])
             return
     producer.poll(0)
 
 
-def record_outcomes(conn: Any, delivered: Sequence[str], failed: Mapping[str, str]) -> None:
+def record_outcomes(
+    conn: Any,
+    items: Sequence[Pending],
+    outcomes: Mapping[str, Failure | None],
+    max_attempts: int = MAX_ATTEMPTS,
+) -> list[str]:
+    """Mark the sent versions published or failed (parking refused ones at max_attempts); the parked ids."""
     from psycopg2.extras import execute_values
 
+    delivered = [
+        (i.user_id, i.version) for i in items if i.user_id in outcomes and outcomes[i.user_id] is None
+    ]
+    failed = [
+        (i.user_id, i.version, failure.reason[:500], failure.refused, max_attempts)
+        for i in items
+        if (failure := outcomes.get(i.user_id)) is not None
+    ]
+    parked: list[str] = []
     with conn.cursor() as cur:
         if delivered:
-            cur.execute(MARK_PUBLISHED, (list(delivered),))
+            execute_values(cur, MARK_PUBLISHED, delivered, template="(%s, %s::bigint)", page_size=1000)
         if failed:
-            execute_values(cur, MARK_FAILED, [(uid, err[:500]) for uid, err in failed.items()])
+            rows = execute_values(
+                cur, MARK_FAILED, failed, template=FAILED_TEMPLATE, page_size=1000, fetch=True
+            )
+            parked = [uid for uid, is_parked in rows if is_parked]
     conn.commit()
+    return parked
 
 
 def publish_pending(
@@ -219,25 +330,31 @@ def publish_pending(
     encode: ValueEncoder,
     limit: int = 100_000,
     flush_timeout: float = 120.0,
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> PublishResult:
-    """Send unpublished outbox rows; mark only the confirmed ones, after flush. Failures stay pending."""
+    """Send unpublished, unparked outbox rows; mark only the confirmed ones, after flush. Failures stay
+    pending, except refused ones tried max_attempts times, which are parked."""
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
     items = select_pending(conn, limit)
     conn.commit()  # do not hold the read transaction open while Kafka works
-    outcomes: dict[str, str | None] = {}
+    outcomes: Outcomes = {}
     for item in items:
         send(producer, topic, item, outcomes, encode)
     remaining = producer.flush(flush_timeout)
-    result = PublishResult(selected=len(items))
     for item in items:
         if item.user_id not in outcomes:
-            result.failed[item.user_id] = (
-                f"no delivery report within {flush_timeout:g} s ({remaining} still queued)"
+            outcomes[item.user_id] = Failure(
+                f"no delivery report within {flush_timeout:g} s ({remaining} still queued)", refused=False
             )
-        elif outcomes[item.user_id] is None:
+    result = PublishResult(selected=len(items))
+    for item in items:
+        failure = outcomes[item.user_id]
+        if failure is None:
             result.delivered.append(item.user_id)
         else:
-            result.failed[item.user_id] = str(outcomes[item.user_id])
-    record_outcomes(conn, result.delivered, result.failed)
+            result.failed[item.user_id] = failure.reason
+    result.parked = record_outcomes(conn, items, outcomes, max_attempts)
     log.info(
         "published %d of %d pending users to %s (%d failed)",
         len(result.delivered),
@@ -245,4 +362,8 @@ def publish_pending(
         topic,
         len(result.failed),
     )
+    for uid in result.parked:
+        log.warning(
+            "user %s parked after %d attempts (not sent again): %s", uid, max_attempts, result.failed[uid]
+        )
     return result

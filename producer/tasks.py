@@ -17,7 +17,14 @@ from typing import Any
 from producer.client import RandomUserClient
 from producer.config import MAX_RESULTS, ClientConfig
 from producer.landing import Batch, land_batch
-from producer.publisher import KafkaProducer, PublishError, PublishResult, ValueEncoder, publish_pending
+from producer.publisher import (
+    MAX_ATTEMPTS,
+    KafkaProducer,
+    PublishError,
+    PublishResult,
+    ValueEncoder,
+    publish_pending,
+)
 from producer.selection import SourceChoice
 from producer.validation import validate_records
 
@@ -108,14 +115,28 @@ def fetch_batches(conn: Any, choice: SourceChoice, plan: FetchPlan, client_confi
 
 
 def publish(
-    conn: Any, producer: KafkaProducer, topic: str, encode: ValueEncoder, limit: int = 100_000
+    conn: Any,
+    producer: KafkaProducer,
+    topic: str,
+    encode: ValueEncoder,
+    limit: int = 100_000,
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> PublishResult:
-    """Drain the outbox (this run's users and any left over by earlier runs); raise if any failed."""
-    result = publish_pending(conn, producer, topic, encode, limit=limit)
+    """Drain the outbox (this run's users and any left over by earlier runs); raise if any failed.
+
+    Parked rows are not selected, so they fail only the run that parked them; later runs succeed unless
+    another row fails."""
+    result = publish_pending(conn, producer, topic, encode, limit=limit, max_attempts=max_attempts)
     if result.failed:
         sample = "; ".join(f"{uid}: {err}" for uid, err in list(result.failed.items())[:3])
+        parked = (
+            f", {len(result.parked)} of them parked after {max_attempts} attempts (no longer sent; "
+            "see make query)"
+            if result.parked
+            else ""
+        )
         raise PublishError(
             f"{len(result.failed)} of {result.selected} messages not serialized or not confirmed by Kafka "
-            f"(kept in the outbox): {sample}"
+            f"(kept in the outbox{parked}): {sample}"
         )
     return result

@@ -182,8 +182,9 @@ def hop_counts(seed: str | None) -> dict[str, int]:
         "SELECT coalesce(sum(fetched), 0), coalesce(sum(rejected), 0) FROM batches"
         + (f" WHERE seed = {literal}" if seed else "")
     )[0]
-    landed, published = psql(
-        "SELECT count(*), count(o.published_at) FROM users_raw u LEFT JOIN users_outbox o ON o.user_id = u.id"
+    landed, published, parked = psql(
+        "SELECT count(*), count(o.published_at), count(o.parked_at) "
+        "FROM users_raw u LEFT JOIN users_outbox o ON o.user_id = u.id"
         + (f" WHERE u.seed = {literal}" if seed else "")
     )[0]
     return {
@@ -191,7 +192,31 @@ def hop_counts(seed: str | None) -> dict[str, int]:
         "rejected": int(rejected),
         "landed": int(landed),
         "published": int(published),
+        "parked": int(parked),
     }
+
+
+def parked_reasons(limit: int = 10) -> list[tuple[int, int, str]]:
+    """(rows, most attempts, reason) of the parked outbox rows, the commonest reasons first."""
+    # one line per reason: psql prints rows as lines, so whitespace (newlines) in a reason becomes a space
+    rows = psql(
+        "SELECT count(*), max(attempts), regexp_replace(coalesce(last_error, ''), '\\s+', ' ', 'g') "
+        "FROM users_outbox WHERE parked_at IS NOT NULL "
+        f"GROUP BY last_error ORDER BY count(*) DESC, last_error LIMIT {int(limit)}"
+    )
+    return [(int(count), int(attempts), reason) for count, attempts, reason in rows]
+
+
+def print_parked(total: int) -> None:
+    """The parked rows' reasons: messages the serializer or Kafka refused until the attempts cap."""
+    if not total:
+        return
+    print(f"Parked outbox rows ({total}: refused at every attempt, no longer sent):")
+    for count, attempts, reason in parked_reasons():
+        print(f"  {count:8d} x (attempts {attempts}) {reason[:200]}")
+    print(
+        "  to send one again: UPDATE users_outbox SET parked_at = NULL, attempts = 0 WHERE user_id = '<id>'"
+    )
 
 
 def cassandra_counts(session: Session, seed: str | None) -> tuple[int, int]:
@@ -219,6 +244,7 @@ def query(seed: str | None) -> int:
             ("rejected by the producer (users_rejected)", "rejected"),
             ("users landed in users_raw (distinct)", "landed"),
             ("users published (outbox)", "published"),
+            ("users parked (outbox: refused max_attempts times)", "parked"),
         )
         for label, key in lines:
             mine = str(scoped[key]) if seed else ""
@@ -228,6 +254,7 @@ def query(seed: str | None) -> int:
         mine = str(rows) if seed else ""
         print(f"  {f'Cassandra {names.cassandra.table_users} rows':50s} {mine:>18s} {all_rows:12d}")
         print(f"  {f'Cassandra {names.cassandra.table_dlq} rows':50s} {'':>18s} {dlq:12d}")
+        print_parked(everything["parked"])
         print(f"A few rows from {users}:")
         cols = "id, first_name, last_name, email, nationality, age, seed"
         for r in session.execute(f"SELECT {cols} FROM {users} LIMIT 5"):

@@ -71,14 +71,65 @@ def test_schema_is_idempotent(pg_conn: Any) -> None:
     assert tables == "batches,users_outbox,users_raw,users_rejected"
     assert columns(pg_conn, "batches") == [
         "batch_id", "run_id", "seed", "page", "requested", "fetched", "rejected", "source", "url",
-        "fetched_at", "landed", "landed_at",
+        "fetched_at", "landed", "landed_at", "landing_seq",
     ]  # fmt: skip
+    assert columns(pg_conn, "users_outbox")[-2:] == ["version", "parked_at"]
+    assert columns(pg_conn, "users_raw")[-1] == "landing_seq"
 
 
 def test_schema_files_are_versioned_in_order() -> None:
     names = [path.name for path in sql_files()]
-    assert names[:2] == ["001_landing.sql", "002_drop_batch_records.sql"]
+    assert names[:3] == [
+        "001_landing.sql",
+        "002_drop_batch_records.sql",
+        "003_outbox_versions_and_parking.sql",
+    ]
     assert names == sorted(names)
+
+
+def test_003_upgrades_a_database_made_by_001_and_002(pg_dsn: str) -> None:
+    """Existing rows get versions: batches numbered in landing order, users_raw from their batch, every
+    outbox row its own version; nothing is parked."""
+    conn = psycopg2.connect(pg_dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+            for path in sql_files()[:2]:
+                cur.execute(path.read_text())
+        conn.commit()
+        old = a_batch("old", "s1", 3)
+        new = a_batch("new", "s2", 2)
+        with conn.cursor() as cur:
+            for batch, landed_at in ((new, "2026-11-26 13:00Z"), (old, "2026-11-26 12:00Z")):
+                cur.execute(
+                    "INSERT INTO batches (batch_id, page, requested, fetched, source, landed, landed_at) "
+                    "VALUES (%s, 1, 3, 3, 'local', 3, %s)",
+                    (batch.batch_id, landed_at),
+                )
+                for user in batch.records:
+                    cur.execute(
+                        "INSERT INTO users_raw (id, payload, fetched_at, batch_id) "
+                        "VALUES (%s, '{}', now(), %s)",
+                        (user["login"]["uuid"], batch.batch_id),
+                    )
+                    cur.execute(
+                        "INSERT INTO users_outbox (user_id, batch_id) VALUES (%s, %s)",
+                        (user["login"]["uuid"], batch.batch_id),
+                    )
+        conn.commit()
+        apply_landing_sql(conn)
+        old_seq = scalar(conn, "SELECT landing_seq FROM batches WHERE batch_id = 'old'")
+        new_seq = scalar(conn, "SELECT landing_seq FROM batches WHERE batch_id = 'new'")
+        assert old_seq < new_seq
+        assert scalar(conn, "SELECT count(*) FROM users_raw r JOIN batches b USING (batch_id) "
+                            "WHERE r.landing_seq = b.landing_seq") == 5  # fmt: skip
+        assert scalar(conn, "SELECT count(DISTINCT version) FROM users_outbox") == 5
+        assert scalar(conn, "SELECT count(*) FROM users_outbox WHERE parked_at IS NOT NULL") == 0
+        # a batch landed after the upgrade is newer than both
+        assert land_batch(conn, a_batch("after", "s3", 1)) == 1
+        assert scalar(conn, "SELECT landing_seq FROM batches WHERE batch_id = 'after'") > new_seq
+    finally:
+        conn.close()
 
 
 def test_002_upgrades_a_database_made_by_001(pg_dsn: str) -> None:
@@ -139,6 +190,36 @@ def test_a_failing_batch_leaves_nothing(pg_conn: Any) -> None:
     assert scalar(pg_conn, "SELECT count(*) FROM users_rejected WHERE batch_id = 'b1'") == 1
 
 
+def test_one_record_jsonb_cannot_hold_is_rejected_and_the_batch_lands(pg_conn: Any) -> None:
+    """Defect 2: a NUL, a lone surrogate or NaN in one record rejects that record (with the field's path)
+    instead of failing the batch's transaction on PostgreSQL."""
+    users = UserGenerator().page("s1", 1, 10)
+    users[2]["name"]["last"] = "Silva\u0000"
+    users[5]["location"]["city"] = "\udc80ity"
+    users[7]["location"]["coordinates"]["longitude"] = float("inf")
+    users[8]["login"]["uuid"] = "\u0000"  # not a key, and its raw copy must be storable too
+    checked = validate_records(users)
+    batch = Batch(
+        **{**a_batch("b1", "s1", 10).__dict__, "records": checked.accepted, "rejected": checked.rejected}
+    )
+    assert land_batch(pg_conn, batch) == 6
+    assert scalar(pg_conn, "SELECT count(*) FROM users_raw") == 6
+    assert scalar(pg_conn, "SELECT count(*) FROM users_outbox") == 6
+    assert scalar(pg_conn, "SELECT fetched || '/' || rejected || '/' || landed FROM batches") == "10/4/6"
+    reasons = scalar(
+        pg_conn, "SELECT array_agg(position || ': ' || reason ORDER BY position) FROM users_rejected"
+    )
+    assert reasons == [
+        "2: name.last holds U+0000 (NUL) at character 5",
+        "5: location.city holds a lone surrogate U+DC80 at character 0",
+        "7: location.coordinates.longitude is not a finite number (inf)",
+        "8: login.uuid is not a valid UUID: '\\x00'",
+    ]
+    assert (
+        scalar(pg_conn, "SELECT raw->'name'->>'last' FROM users_rejected WHERE position = 2") == "Silva\ufffd"
+    )
+
+
 def test_nothing_sensitive_is_stored(pg_conn: Any) -> None:
     land_batch(pg_conn, a_batch("b1", "s1", 20, bad_uuid=3))
     for table in ("batches", "users_raw", "users_rejected"):
@@ -174,6 +255,56 @@ def test_same_users_from_a_new_batch_are_updated_and_requeued(pg_conn: Any) -> N
         scalar(pg_conn, "SELECT count(*) FROM users_outbox WHERE published_at IS NULL AND batch_id = 'b2'")
         == 10
     )
+
+
+def fetched_again(batch: Batch, batch_id: str, email: str) -> Batch:
+    """The same users as `batch` in another batch, each with another e-mail (a newer version)."""
+    records = [{**user, "email": f"{email}.{i}@example.com"} for i, user in enumerate(batch.records)]
+    return Batch(**{**batch.__dict__, "batch_id": batch_id, "records": records})
+
+
+def test_an_older_batch_landed_again_never_overwrites_a_newer_one(pg_conn: Any) -> None:
+    """Defect 4: re-running an old run's fetch (its batch id again) keeps the newer payloads and does not
+    queue those users again; a user the old batch alone holds lands as usual."""
+    old = a_batch("b-old", "s1", 4)
+    first_three = Batch(**{**old.__dict__, "records": old.records[:3]})
+    land_batch(pg_conn, first_three)
+    land_batch(pg_conn, fetched_again(first_three, "b-new", "new"))
+    with pg_conn.cursor() as cur:
+        cur.execute("UPDATE users_outbox SET published_at = now()")
+    pg_conn.commit()
+    assert land_batch(pg_conn, old) == 4  # the audit row counts the batch's users
+    newer = "SELECT count(*) FROM users_raw WHERE batch_id = 'b-new' AND email LIKE 'new.%'"
+    assert scalar(pg_conn, newer) == 3
+    assert scalar(pg_conn, "SELECT count(*) FROM users_raw WHERE payload->>'email' LIKE 'new.%'") == 3
+    pending = (
+        "SELECT array_agg(user_id::text || ' ' || batch_id) FROM users_outbox WHERE published_at IS NULL"
+    )
+    only_old = old.records[3]["login"]["uuid"]
+    assert scalar(pg_conn, pending) == [f"{only_old} b-old"]
+    # the newer batch landed again is a tie: its rows stay as they are, nothing more is queued
+    land_batch(pg_conn, fetched_again(first_three, "b-new", "other"))
+    assert scalar(pg_conn, "SELECT count(*) FROM users_raw WHERE email LIKE 'other.%'") == 0
+    assert scalar(pg_conn, newer) == 3
+    assert scalar(pg_conn, pending) == [f"{only_old} b-old"]
+
+
+def test_a_newer_batch_overwrites_and_requeues_as_a_new_version(pg_conn: Any) -> None:
+    first = a_batch("b1", "s1", 3)
+    land_batch(pg_conn, first)
+    versions = scalar(pg_conn, "SELECT array_agg(version ORDER BY user_id) FROM users_outbox")
+    with pg_conn.cursor() as cur:
+        cur.execute("UPDATE users_outbox SET published_at = now(), attempts = 5, parked_at = now()")
+    pg_conn.commit()
+    land_batch(pg_conn, fetched_again(first, "b2", "newer"))
+    assert scalar(pg_conn, "SELECT count(*) FROM users_raw WHERE email LIKE 'newer.%'") == 3
+    assert scalar(
+        pg_conn,
+        "SELECT count(*) FROM users_outbox WHERE published_at IS NULL AND parked_at IS NULL "
+        "AND attempts = 0 AND batch_id = 'b2'",
+    ) == 3  # fmt: skip
+    newer = scalar(pg_conn, "SELECT array_agg(version ORDER BY user_id) FROM users_outbox")
+    assert all(n > v for n, v in zip(newer, versions, strict=True))
 
 
 def test_duplicate_ids_within_a_batch(pg_conn: Any) -> None:

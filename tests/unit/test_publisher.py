@@ -7,6 +7,7 @@ registry (where the tests register it, as Ansible does in the real one).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import json
 import logging
@@ -22,10 +23,13 @@ import psycopg2
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.schema_registry import Schema
+from confluent_kafka.schema_registry.common._httpx_compat import httpx
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from producer.avro import SCHEMAS_DIR, latest_schema_file, make_value_serializer, read_schema, registry_client
 from producer.landing import Batch, land_batch
 from producer.publisher import (
+    MAX_ATTEMPTS,
     Pending,
     PublishError,
     ValueEncoder,
@@ -58,7 +62,8 @@ class FakeMessage:
 
 
 class FakeProducer:
-    """Queues messages; flush() reports each delivery (an error for keys in `fail`, none for `lost`)."""
+    """Queues messages; flush() reports each delivery: a timeout for keys in `fail`, the broker refusing
+    keys in `refuse`, no report for `lost`; produce() itself refuses keys in `too_large`."""
 
     def __init__(
         self,
@@ -67,8 +72,10 @@ class FakeProducer:
         before_flush: Callable[[], None] | None = None,
         buffer_full_once: bool = False,
         too_large: set[str] = frozenset(),
+        refuse: set[str] = frozenset(),
     ) -> None:
         self.fail, self.lost, self.before_flush, self.too_large = fail, lost, before_flush, too_large
+        self.refuse = refuse
         self.queued: list[tuple[str, bytes, bytes, Any]] = []
         self.buffer_full_once = buffer_full_once
         self.flushed = False
@@ -94,8 +101,18 @@ class FakeProducer:
             if uid in self.lost:
                 remaining += 1
                 continue
-            callback("KafkaError{code=MSG_TIMED_OUT}" if uid in self.fail else None, FakeMessage(key, value))
+            callback(self.delivery_error(uid), FakeMessage(key, value))
         return remaining
+
+    def delivery_error(self, uid: str) -> KafkaError | None:
+        if uid in self.fail:
+            return KafkaError(KafkaError._MSG_TIMED_OUT)
+        if uid in self.refuse:
+            return KafkaError(KafkaError.INVALID_RECORD)
+        return None
+
+    def keys(self) -> list[str]:
+        return [key.decode() for _t, key, _v, _c in self.queued]
 
 
 def mock_registry(*texts: str) -> tuple[Any, list[int]]:
@@ -248,6 +265,7 @@ def test_message_value_utc() -> None:
         datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC),
         "real",
         None,
+        1,
     )
     body = message_value(item, SCHEMA)
     assert body["name"] == {"title": None, "first": "Zoë", "last": None}
@@ -263,7 +281,7 @@ def test_message_value_utc() -> None:
 
 
 def pending(uid: str, payload: dict[str, Any]) -> Pending:
-    return Pending(uid, payload, "b1", datetime(2026, 11, 26, 12, 0, tzinfo=UTC), "local", "pub")
+    return Pending(uid, payload, "b1", datetime(2026, 11, 26, 12, 0, tzinfo=UTC), "local", "pub", 1)
 
 
 def test_a_row_that_cannot_be_serialized_fails_alone_in_send(encode: ValueEncoder) -> None:
@@ -348,3 +366,183 @@ def test_the_real_producer_refusing_a_large_message_fails_that_row_only(encode: 
     assert "MSG_SIZE_TOO_LARGE" in str(outcomes[large.user_id])
     assert len(producer) == 1  # the small one is queued
     producer.purge()
+
+
+# --- the attempts cap (defect 1), versions (defect 3) ------------------------------------------------------
+
+
+def outbox_row(conn: Any, uid: str) -> tuple[Any, ...]:
+    """(published, parked, attempts, last_error, batch_id) of one outbox row."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT published_at IS NOT NULL, parked_at IS NOT NULL, attempts, last_error, batch_id "
+            "FROM users_outbox WHERE user_id = %s",
+            (uid,),
+        )
+        row = cur.fetchone()
+    conn.commit()
+    return row
+
+
+def break_serialization(conn: Any, uid: str) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "UPDATE users_raw SET payload = jsonb_set(payload, '{login}', '\"broken\"') WHERE id = %s", (uid,)
+        )
+    conn.commit()
+
+
+def test_the_default_attempts_cap() -> None:
+    assert MAX_ATTEMPTS == 5
+    with pytest.raises(ValueError, match="max_attempts must be >= 1, got 0"):
+        publish_pending(None, FakeProducer(), TOPIC, lambda item, topic: b"", max_attempts=0)
+
+
+@pytest.mark.parametrize("refusal", ["produce", "delivery", "serialize"])
+def test_a_row_refused_max_attempts_times_is_parked(pg_conn: Any, encode: ValueEncoder, refusal: str) -> None:
+    """Defect 1: the row fails the runs that try it, is parked at the cap with its reason and attempts,
+    and then no run selects it again (they succeed); the confirmed rows are sent once, never again."""
+    ids = landed(pg_conn, 4)
+    bad = ids[1]
+    if refusal == "serialize":
+        break_serialization(pg_conn, bad)
+    refused = {"produce": {"too_large": {bad}}, "delivery": {"refuse": {bad}}, "serialize": {}}[refusal]
+    sent: list[str] = []
+    for run in (1, 2, 3):
+        producer = FakeProducer(**refused)
+        with pytest.raises(PublishError) as err:
+            publish(pg_conn, producer, TOPIC, encode, max_attempts=3)
+        sent += producer.keys()
+        assert ("parked after 3 attempts" in str(err.value)) == (run == 3), str(err.value)
+        assert outbox_row(pg_conn, bad)[:3] == (False, run == 3, run)
+    published, parked, attempts, reason, _batch = outbox_row(pg_conn, bad)
+    assert (published, parked, attempts) == (False, True, 3)
+    expected = {"produce": "produce: ", "delivery": "", "serialize": "serialize: "}[refusal]
+    assert reason.startswith(expected)
+    assert {"produce": "MSG_SIZE_TOO_LARGE", "delivery": "INVALID_RECORD", "serialize": "login"}[
+        refusal
+    ] in reason
+    # parked: the next runs neither select nor send it, and do not fail
+    for _ in range(2):
+        later = FakeProducer(**refused)
+        result = publish(pg_conn, later, TOPIC, encode, max_attempts=3)
+        assert (result.selected, later.queued, result.failed) == (0, [], {})
+    assert outbox_row(pg_conn, bad)[:3] == (False, True, 3)
+    # every other row was confirmed by the first run and never sent again
+    others = [uid for uid in ids if uid != bad]
+    assert sorted(uid for uid in sent if uid != bad) == sorted(others)
+    assert all(outbox_row(pg_conn, uid)[:3] == (True, False, 1) for uid in others)
+
+
+def test_a_parked_user_landed_again_by_a_newer_batch_is_queued_again(
+    pg_conn: Any, encode: ValueEncoder
+) -> None:
+    ids = landed(pg_conn, 2)
+    with pytest.raises(PublishError, match="1 of them parked after 1 attempts"):
+        publish(pg_conn, FakeProducer(too_large={ids[0]}), TOPIC, encode, max_attempts=1)
+    assert outbox_row(pg_conn, ids[0])[:3] == (False, True, 1)
+    landed(pg_conn, 2, batch_id="b2", run_id="run-2")
+    assert outbox_row(pg_conn, ids[0]) == (False, False, 0, None, "b2")
+    producer = FakeProducer()
+    assert sorted(publish(pg_conn, producer, TOPIC, encode).delivered) == sorted(ids)
+
+
+def test_failures_that_are_kafkas_never_park(pg_conn: Any, encode: ValueEncoder) -> None:
+    """Timeouts and missing delivery reports (an outage) count attempts and fail the run, but never park:
+    once Kafka answers again, the rows are sent."""
+    ids = landed(pg_conn, 3)
+    timed_out, lost = ids[0], ids[1]
+    for run in range(1, 5):
+        with pytest.raises(PublishError, match=r"2 of \d messages .*\(kept in the outbox\): "):
+            publish(pg_conn, FakeProducer(fail={timed_out}, lost={lost}), TOPIC, encode, max_attempts=2)
+        assert outbox_row(pg_conn, timed_out)[:3] == (False, False, run)
+        assert outbox_row(pg_conn, lost)[:3] == (False, False, run)
+    assert "MSG_TIMED_OUT" in outbox_row(pg_conn, timed_out)[3]
+    assert "no delivery report" in outbox_row(pg_conn, lost)[3]
+    producer = FakeProducer()
+    result = publish(pg_conn, producer, TOPIC, encode, max_attempts=2)
+    assert sorted(producer.keys()) == sorted([timed_out, lost])
+    assert result.failed == {} and outbox_row(pg_conn, lost)[:3] == (True, False, 5)
+
+
+def test_a_version_queued_while_the_older_is_sent_stays_pending(
+    pg_conn: Any, pg_dsn: str, encode: ValueEncoder
+) -> None:
+    """Defect 3: the mark matches the version sent; the newer version landed meanwhile is sent next run,
+    and an older version's failure does not count against the newer one."""
+    ids = landed(pg_conn, 4)
+    other = psycopg2.connect(pg_dsn)
+    try:
+
+        def newer_version_lands() -> None:
+            users = validate_records(UserGenerator().page("pub", 1, 2)).accepted
+            when = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
+            land_batch(other, Batch("b2", "run-2", "pub", 1, 2, "local", None, when, users, []))
+
+        producer = FakeProducer(fail={ids[1]}, before_flush=newer_version_lands)
+        result = publish_pending(pg_conn, producer, TOPIC, encode)
+    finally:
+        other.close()
+    assert sorted(result.delivered) == sorted([ids[0], ids[2], ids[3]])
+    # ids[0] was sent as b1 and confirmed, but b2's version is what the outbox holds now: not published
+    assert outbox_row(pg_conn, ids[0]) == (False, False, 0, None, "b2")
+    assert outbox_row(pg_conn, ids[1]) == (False, False, 0, None, "b2")
+    assert outbox_row(pg_conn, ids[2])[:3] == (True, False, 1)
+    nxt = FakeProducer()
+    assert sorted(publish_pending(pg_conn, nxt, TOPIC, encode).delivered) == sorted(ids[:2])
+    assert {decode(v)["_meta"]["batch_id"] for _t, _k, v, _c in nxt.queued} == {"b2"}
+    assert scalar(pg_conn, "SELECT count(*) FROM users_outbox WHERE published_at IS NULL") == 0
+
+
+def test_make_query_lists_the_parked_rows(pg_conn: Any, encode: ValueEncoder, monkeypatch, capsys) -> None:
+    """scripts/pipeline.py's query part, its SQL run against the landing schema instead of over SSH."""
+    scripts = str(Path(__file__).resolve().parents[2] / "scripts")
+    monkeypatch.syspath_prepend(scripts)
+    pipeline = importlib.import_module("pipeline")
+
+    def local_psql(sql: str) -> list[list[str]]:
+        with pg_conn.cursor() as cur:
+            cur.execute(sql)
+            rows = cur.fetchall()
+        pg_conn.commit()
+        return [["" if v is None else str(v) for v in row] for row in rows]
+
+    monkeypatch.setattr(pipeline, "psql", local_psql)
+    ids = landed(pg_conn, 5)
+    break_serialization(pg_conn, ids[4])
+    for _ in range(2):
+        with pytest.raises(PublishError):
+            publish(pg_conn, FakeProducer(too_large=set(ids[:2])), TOPIC, encode, max_attempts=2)
+    assert pipeline.hop_counts(None) == {
+        "fetched": 5,
+        "rejected": 0,
+        "landed": 5,
+        "published": 2,
+        "parked": 3,
+    }
+    assert pipeline.hop_counts("pub")["parked"] == 3
+    pipeline.print_parked(3)
+    out = capsys.readouterr().out
+    assert "Parked outbox rows (3: refused at every attempt, no longer sent):" in out
+    assert "       2 x (attempts 2) produce: KafkaError{code=MSG_SIZE_TOO_LARGE" in out
+    assert "       1 x (attempts 2) serialize: " in out
+    pipeline.print_parked(0)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize(
+    "error",
+    [SchemaRegistryError(503, 50301, "unavailable"), httpx.ConnectError("connection refused")],
+    ids=["registry-error", "registry-unreachable"],
+)
+def test_a_registry_outage_never_parks(pg_conn: Any, encode: ValueEncoder, error: Exception) -> None:
+    ids = landed(pg_conn, 2)
+
+    def registry_down(item: Pending, topic: str) -> bytes:
+        raise error
+
+    for run in (1, 2, 3):
+        with pytest.raises(PublishError, match=r"2 of 2 messages .* serialize: "):
+            publish(pg_conn, FakeProducer(), TOPIC, registry_down, max_attempts=1)
+        assert outbox_row(pg_conn, ids[0])[:3] == (False, False, run)
+    assert sorted(publish(pg_conn, FakeProducer(), TOPIC, encode, max_attempts=1).delivered) == sorted(ids)

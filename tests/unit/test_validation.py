@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 
 from producer.source.generator import UserGenerator
-from producer.validation import key_problem, sanitize, strip_sensitive, validate_records
+from producer.validation import TOO_DEEP, key_problem, sanitize, strip_sensitive, validate_records
 
 SECRETS = ("password", "salt", "md5", "sha1", "sha256")
 
@@ -88,3 +89,62 @@ def test_key_problem_ok() -> None:
 def test_strip_sensitive_leaves_non_objects() -> None:
     assert strip_sensitive([1, 2]) == [1, 2]
     assert strip_sensitive({"login": "x"}) == {"login": "x"}
+
+
+def test_a_string_jsonb_cannot_hold_rejects_that_record_only() -> None:
+    """Defect 2: U+0000 or a lone surrogate anywhere (a value or a key) rejects its record with the
+    field's path; the other records are accepted."""
+    users = [a_user(i) for i in range(6)]
+    users[1]["name"]["first"] = "Ana\u0000"
+    users[2]["location"]["street"]["name"] = "Rua \ud800"
+    users[3]["location"]["coordinates"] = {"latitude\u0000": "1.0"}
+    users[4]["location"]["coordinates"]["latitude"] = float("nan")
+    users[5]["extra"] = ["ok", {"deep": "x\udfff"}]
+    checked = validate_records([a_user(9), *users])
+    assert [u["login"]["uuid"] for u in checked.accepted] == [
+        a_user(9)["login"]["uuid"],
+        users[0]["login"]["uuid"],
+    ]
+    assert [(r.position, r.reason) for r in checked.rejected] == [
+        (2, "name.first holds U+0000 (NUL) at character 3"),
+        (3, "location.street.name holds a lone surrogate U+D800 at character 4"),
+        (4, "a key of location.coordinates ('latitude\ufffd') holds U+0000 (NUL) at character 8"),
+        (5, "location.coordinates.latitude is not a finite number (nan)"),
+        (6, "extra[1].deep holds a lone surrogate U+DFFF at character 1"),
+    ]
+    # the rejected copies can be stored: the offending characters replaced, NaN as null
+    for rejected in checked.rejected:
+        text = json.dumps(rejected.raw, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+        assert "\\u0000" not in text
+    assert checked.rejected[0].raw["name"]["first"] == "Ana\ufffd"
+    assert not set(SECRETS) & set(checked.rejected[0].raw["login"])
+
+
+def test_a_secret_holding_nul_is_dropped_not_rejected() -> None:
+    """Only what is stored is checked: login.password is removed before, so it cannot reject the user."""
+    user = a_user()
+    user["login"]["password"] = "pass\u0000word"
+    assert len(validate_records([user]).accepted) == 1
+
+
+def test_a_reject_for_its_key_is_storable_too() -> None:
+    user = a_user()
+    user["login"]["uuid"] = "bad\u0000uuid"
+    user["email"] = "\ud83d"
+    rejected = validate_records([user]).rejected[0]
+    assert rejected.reason == "login.uuid is not a valid UUID: 'bad\\x00uuid'"
+    assert rejected.raw["login"]["uuid"] == "bad\ufffduuid" and rejected.raw["email"] == "\ufffd"
+
+
+def test_a_record_nested_beyond_the_recursion_limit_is_rejected_alone() -> None:
+    deep: dict = {}
+    node = deep
+    for _ in range(sys.getrecursionlimit() + 100):
+        node["x"] = {}
+        node = node["x"]
+    user = a_user(1)
+    user["extra"] = deep
+    checked = validate_records([a_user(0), user, a_user(2)])
+    assert len(checked.accepted) == 2
+    assert [(r.position, r.reason, r.raw) for r in checked.rejected] == [(1, TOO_DEEP, None)]
