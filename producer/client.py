@@ -131,6 +131,11 @@ def build_params(
     return params
 
 
+def utc_now() -> datetime:
+    """The clock an HTTP-date Retry-After counts from (one place, so tests can fix it)."""
+    return datetime.now(UTC)
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header, None if absent or unparsable.
 
@@ -144,7 +149,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     try:
         seconds = float(text)
     except ValueError:
-        return seconds_until(text, now or datetime.now(UTC))
+        return seconds_until(text, now or utc_now())
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 

@@ -37,6 +37,8 @@ from correnteza_stream.registry import Registry
 
 LOG = logging.getLogger("correnteza.stream")
 
+# The Kafka source's columns that decoding passes through.
+KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
 MAGIC = b"\x00"
 HEADER_BYTES = 5
 UNKNOWN_SCHEMA_ID = "unknown_schema_id"
@@ -142,12 +144,7 @@ def decode(kafka_df: DataFrame, writers: Mapping[int, WriterSchema | None]) -> D
     # Step 1: one column per usable id, decoded only for the rows of that id. A projection of its own, so the
     # optimizer keeps each from_avro evaluated once per row (step 2 reads each column twice).
     decoded = kafka_df.select(
-        "key",
-        "value",
-        "topic",
-        "partition",
-        "offset",
-        "timestamp",
+        *KAFKA_COLUMNS,
         schema_id_of(value).alias("_schema_id"),
         *(
             F.when(
@@ -171,12 +168,7 @@ def decode(kafka_df: DataFrame, writers: Mapping[int, WriterSchema | None]) -> D
     )
     text = F.when(avro, avro_json).when(is_legacy_json(value), value.cast("string"))
     return decoded.select(
-        "key",
-        "value",
-        "topic",
-        "partition",
-        "offset",
-        "timestamp",
+        *KAFKA_COLUMNS,
         text.alias("json_text"),
         error.alias("decode_error"),
     )
