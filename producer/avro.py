@@ -27,11 +27,14 @@ log = logging.getLogger(__name__)
 
 SCHEMAS_DIR: Final = Path(__file__).resolve().parent / "schemas"
 VERSION_FILE: Final = re.compile(r"^v(?P<version>[1-9][0-9]*)\.avsc$")
-# The serializer reads the registry only: no registration, the schema of the file looked up by content.
+# The serializer reads the registry only: no registration, the schema of the file looked up by content,
+# under the subject TopicNameStrategy names (confluent-kafka's default, ASSOCIATED, would first ask the
+# registry for the topic's associations, which Apicurio does not keep).
 SERIALIZER_CONFIG: Final = {
     "auto.register.schemas": False,
     "use.latest.version": False,
     "normalize.schemas": False,
+    "subject.name.strategy.type": "TOPIC",
 }
 INT_RANGE: Final = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 PRIMITIVES: Final = frozenset(("null", "boolean", "int", "long", "float", "double", "bytes", "string"))

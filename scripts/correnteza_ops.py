@@ -518,15 +518,28 @@ def schema_id_of(value: bytes) -> int | None:
     return None
 
 
-def decode_value(value: bytes, topic: str) -> dict[str, Any]:
+# Subjects by TopicNameStrategy, as Ansible registers them. confluent-kafka's default (ASSOCIATED) asks the
+# registry for the topic's associations first, an HTTPS round trip that Apicurio answers 404.
+DESERIALIZER_CONFIG: dict[str, Any] = {"subject.name.strategy.type": "TOPIC"}
+
+
+@functools.cache
+def _value_deserializer(client: Any = None) -> Any:
+    """One AvroDeserializer for every topic: it keeps the writer schemas it parsed, and the client the schemas
+    it fetched, so a range of messages costs one registry request per schema id, not one per message."""
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+
+    return AvroDeserializer(client or _registry_client(), conf=dict(DESERIALIZER_CONFIG))
+
+
+def decode_value(value: bytes, topic: str, client: Any = None) -> dict[str, Any]:
     """A topic's message value as a dict: Avro (its writer schema fetched from the registry by id, read-only
-    user) or, for messages written before the registry, JSON."""
+    user) or, for messages written before the registry, JSON. `client` replaces the registry client."""
     if schema_id_of(value) is None:
         return json.loads(value)
-    from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    decoded = AvroDeserializer(_registry_client())(value, SerializationContext(topic, MessageField.VALUE))
+    decoded = _value_deserializer(client)(value, SerializationContext(topic, MessageField.VALUE))
     return dict(decoded)
 
 

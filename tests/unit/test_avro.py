@@ -354,3 +354,49 @@ def test_the_mock_url_builds_a_mock_client(user_schema: tuple[str, dict[str, Any
     text, _ = user_schema
     with pytest.raises(SchemaNotRegisteredError, match=r"HTTP 404"):
         make_value_serializer(REGISTRY, SUBJECT, text)
+
+
+# ----- subjects by topic name, no association lookups -------------------------------------------------
+
+
+class NoAssociations:
+    """A mock registry that fails an association lookup (confluent-kafka's default subject strategy makes one,
+    an HTTPS round trip per new serde that Apicurio answers 404)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def get_associations_by_resource_name(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the serde asked the registry for the topic's associations")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+def test_the_serializer_names_the_subject_by_topic_without_asking_for_associations(
+    user_schema: tuple[str, dict[str, Any]], users: list[dict[str, Any]]
+) -> None:
+    text, schema = user_schema
+    client, schema_id = registered(text)
+    serialize = make_value_serializer(REGISTRY, SUBJECT, text, client=NoAssociations(client))
+    for user in users:
+        assert struct.unpack(">I", serialize(to_avro_record(user, META, schema), TOPIC)[1:5])[0] == schema_id
+
+
+def test_ops_decodes_a_range_with_one_deserializer(
+    user_schema: tuple[str, dict[str, Any]], users: list[dict[str, Any]]
+) -> None:
+    """correnteza_ops.decode_value (the e2e tests read whole ranges with it): one deserializer for the range
+    (it keeps the parsed writer schema, its client the fetched one), no association lookup per message."""
+    import correnteza_ops as ops
+
+    text, schema = user_schema
+    client, _ = registered(text)
+    serialize = make_value_serializer(REGISTRY, SUBJECT, text, client=client)
+    values = [serialize(to_avro_record(u, META, schema), TOPIC) for u in users * 10]
+    guarded = NoAssociations(client)
+    ops._value_deserializer.cache_clear()
+    decoded = [ops.decode_value(v, TOPIC, client=guarded) for v in values]
+    assert [d["login"]["uuid"] for d in decoded] == [u["login"]["uuid"] for u in users * 10]
+    assert ops._value_deserializer.cache_info().misses == 1
+    assert ops.decode_value(b'{"a": 1}', TOPIC) == {"a": 1}
