@@ -104,6 +104,12 @@ def _context() -> tuple[dict[str, Any], str]:
         "inject_bad_field": Param(
             "email", type="string", description="test only: the field bad records miss"
         ),
+        "inject_faults": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            description='test only: faults the local source answers each page with first, e.g. ["429"]',
+        ),
     },
 )
 def user_ingestion() -> None:
@@ -130,6 +136,7 @@ def user_ingestion() -> None:
             nationalities=tuple(nats) if nats else None,
             inject_bad=int(params.get("inject_bad") or 0),
             inject_bad_field=str(params.get("inject_bad_field") or "email"),
+            inject_faults=tuple(str(f) for f in params.get("inject_faults") or ()),
         )
         with closing(_postgres(_settings())) as conn:
             return fetch_batches(conn, choice, plan, ClientConfig(base_url=choice.url))

@@ -8,6 +8,8 @@ from typing import Final
 API_VERSION: Final = "1.4"
 # The real API's per-request ceiling (documentation: "up to 5,000 generated users in one request").
 MAX_RESULTS: Final = 5000
+# Faults the local source answers with on demand (fault=...; producer/source/server.py documents each).
+SOURCE_FAULTS: Final = ("error", "malformed", "truncated", "429", "5xx", "slow")
 # The real API's highest page: past it (or below 0) randomuser.me silently answers page 1.
 MAX_PAGE: Final = 10000
 # Default cap on an answer's body. 5,000 users (the per-request ceiling) measure about 5.4 MB from the

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from producer.client import RandomUserClient
-from producer.config import MAX_RESULTS, ClientConfig
+from producer.config import MAX_RESULTS, SOURCE_FAULTS, ClientConfig
 from producer.landing import Batch, land_batch
 from producer.publisher import (
     MAX_ATTEMPTS,
@@ -42,6 +42,8 @@ class FetchPlan:
     nationalities: tuple[str, ...] | None = None
     inject_bad: int = 0
     inject_bad_field: str = "email"
+    # test only: the local source answers each page's first requests with these faults, in order
+    inject_faults: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_RESULTS:
@@ -52,6 +54,9 @@ class FetchPlan:
             raise ValueError(
                 f"inject_bad must be within 0..batch_size ({self.batch_size}), got {self.inject_bad}"
             )
+        unknown = [f for f in self.inject_faults if f not in SOURCE_FAULTS]
+        if unknown:
+            raise ValueError(f"inject_faults: unknown {unknown} (known: {', '.join(SOURCE_FAULTS)})")
 
 
 def run_seed(seed: str | None, run_id: str) -> str:
@@ -66,13 +71,23 @@ def batch_id_for(run_id: str, index: int) -> str:
 
 
 def fault_params(plan: FetchPlan, choice: SourceChoice) -> dict[str, str]:
-    """bad=K for the local source (test-only); the real API has no such parameter."""
-    if not plan.inject_bad:
+    """bad=K and fault=a,b,... for the local source (test-only); the real API has no such parameters.
+    Each page's first len(inject_faults) requests get those faults in order, then normal answers."""
+    if not plan.inject_bad and not plan.inject_faults:
         return {}
     if choice.name != "local":
-        log.warning("inject_bad=%d ignored: only the local source can inject bad records", plan.inject_bad)
+        log.warning(
+            "inject_bad=%d and inject_faults=%s ignored: only the local source injects them",
+            plan.inject_bad,
+            list(plan.inject_faults),
+        )
         return {}
-    return {"bad": str(plan.inject_bad), "bad_field": plan.inject_bad_field}
+    params: dict[str, str] = {}
+    if plan.inject_bad:
+        params.update(bad=str(plan.inject_bad), bad_field=plan.inject_bad_field)
+    if plan.inject_faults:
+        params.update(fault=",".join(plan.inject_faults), fault_times=str(len(plan.inject_faults)))
+    return params
 
 
 def fetch_batches(conn: Any, choice: SourceChoice, plan: FetchPlan, client_config: ClientConfig) -> list[str]:

@@ -4,9 +4,12 @@ GET /api/ or /api/1.4/ with results, seed, page, nat, inc, exc, format=json (as 
 Faults (parameters the real API ignores):
   fault=error       200 with an {"error": ...} body, like randomuser.me's own failures
   fault=malformed   200 with truncated JSON
+  fault=truncated   200 whose body stops halfway through its Content-Length (the connection is closed)
+  fault=429         429 with Retry-After: 1, like the rate limit
   fault=5xx         503
   fault=slow        answers after delay=<seconds> (default 5, capped by max_delay)
-  fault_times=N     the fault hits only the first N requests with the same query string (then normal answers)
+  fault=a,b,...     a sequence: the k-th request with the same query string gets the k-th fault (cycling)
+  fault_times=N     the faults hit only the first N requests with the same query string (then normal answers)
   bad=K             K records miss bad_field (dotted path; default email; login.uuid makes them un-keyable)
 GET /health answers {"status": "ok"}. Past rate_limit requests/s the API answers 429 with Retry-After.
 """
@@ -26,14 +29,14 @@ from random import Random
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-from producer.config import API_VERSION, MAX_RESULTS, NATIONALITIES
+from producer.config import API_VERSION, MAX_RESULTS, NATIONALITIES, SOURCE_FAULTS
 from producer.source.generator import FIELDS, UserGenerator
 
 log = logging.getLogger("producer.source")
 
 API_PATHS: Final = frozenset({"/api", "/api/", f"/api/{API_VERSION}", f"/api/{API_VERSION}/"})
 ERROR_TEXT: Final = "Uh oh, something has gone wrong. Please tweet us @randomapi about the issue. Thank you."
-FAULTS: Final = ("error", "malformed", "5xx", "slow")
+FAULTS: Final = SOURCE_FAULTS
 DEFAULT_SLOW_DELAY: Final = 5.0
 
 
@@ -73,7 +76,7 @@ class Query:
     nats: tuple[str, ...] | None
     fields: tuple[str, ...]
     fmt: str
-    fault: str | None
+    faults: tuple[str, ...]
     fault_times: int | None
     delay: float
     bad: int
@@ -131,7 +134,7 @@ def parse_query(raw: str, max_delay: float) -> Query:
         nats=valid_nats,
         fields=fields,
         fmt=(last(params, "format") or last(params, "fmt") or "json").lower(),
-        fault=fault.lower() if fault else None,
+        faults=tuple(f.lower() for f in split_list(fault)),
         fault_times=as_int(times, 0) if times is not None else None,
         delay=min(max(0.0, as_float(last(params, "delay"), DEFAULT_SLOW_DELAY)), max_delay),
         bad=max(0, as_int(last(params, "bad"), 0)),
@@ -172,13 +175,17 @@ class SourceServer(ThreadingHTTPServer):
         self.fault_hits: Counter[str] = Counter()
         self.fault_lock = threading.Lock()
 
-    def fault_due(self, query_string: str, times: int | None) -> bool:
-        """Whether this request gets its fault (fault_times limits it per query string)."""
-        if times is None:
-            return True
+    def fault_for(self, query_string: str, faults: tuple[str, ...], times: int | None) -> str | None:
+        """The fault this request gets: the k-th request with this query string gets faults[k-1] (cycling),
+        none past fault_times requests."""
+        if not faults:
+            return None
         with self.fault_lock:
             self.fault_hits[query_string] += 1
-            return self.fault_hits[query_string] <= times
+            hit = self.fault_hits[query_string]
+        if times is not None and hit > times:
+            return None
+        return faults[(hit - 1) % len(faults)]
 
 
 class SourceHandler(BaseHTTPRequestHandler):
@@ -241,18 +248,19 @@ class SourceHandler(BaseHTTPRequestHandler):
         if query.fmt != "json":
             body = self._json({"error": f"format={query.fmt} is not supported by this source (json only)"})
             return 400, self._send(400, body), ""
-        if query.fault is not None and query.fault not in FAULTS:
-            body = self._json({"error": f"unknown fault={query.fault} (known: {', '.join(FAULTS)})"})
+        unknown = [f for f in query.faults if f not in FAULTS]
+        if unknown:
+            body = self._json({"error": f"unknown fault={','.join(unknown)} (known: {', '.join(FAULTS)})"})
             return 400, self._send(400, body), ""
-        fault = (
-            query.fault if query.fault and self.server.fault_due(query_string, query.fault_times) else None
-        )
-        return self._answer(query, fault)
+        return self._answer(query, self.server.fault_for(query_string, query.faults, query.fault_times))
 
     def _answer(self, query: Query, fault: str | None) -> tuple[int, int, str]:
         if fault == "5xx":
             body = self._json({"error": "service unavailable (fault=5xx)"})
             return 503, self._send(503, body, {"Retry-After": "1"}), "fault=5xx"
+        if fault == "429":
+            body = self._json({"error": "rate limit exceeded (fault=429)"})
+            return 429, self._send(429, body, {"Retry-After": "1"}), "fault=429"
         if fault == "error":
             return 200, self._send(200, self._json({"error": ERROR_TEXT})), "fault=error"
         if fault == "slow":
@@ -273,7 +281,23 @@ class SourceHandler(BaseHTTPRequestHandler):
         if fault == "malformed":
             body = body[: max(1, len(body) // 2)]
             notes.append("fault=malformed")
+        if fault == "truncated":
+            return 200, self._send_truncated(body, headers), " ".join([*notes, "fault=truncated"])
         return 200, self._send(200, body, headers), " ".join(notes)
+
+    def _send_truncated(self, body: bytes, headers: dict[str, str]) -> int:
+        """Declare the whole body, send half of it, close the connection (a dropped answer)."""
+        half = body[: max(1, len(body) // 2)]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(half)
+        self.wfile.flush()
+        self.close_connection = True
+        return len(half)
 
 
 def make_server(host: str, port: int, settings: SourceSettings | None = None) -> SourceServer:

@@ -137,6 +137,26 @@ def test_malformed_json_names_url_and_problem(source_url: str) -> None:
     assert len(sleeps.calls) == 2
 
 
+def test_a_sequence_of_faults_then_success(source_url: str) -> None:
+    """The fault suite's source faults: each page's first requests answer 429, 503, malformed and truncated
+    JSON in turn; the client retries each kind and the fifth attempt gets the page."""
+    sleeps = Sleeps()
+    faults = "429,5xx,malformed,truncated"
+    answer = make_client(source_url, sleeps, max_attempts=5).get(
+        results=40, seed="seq", extra={"fault": faults, "fault_times": "4"}
+    )
+    assert len(answer.results) == 40
+    assert answer.attempts == 5
+    # 429 and 503 carry Retry-After: 1; malformed and truncated answers back off
+    assert sleeps.calls[:2] == [1.0, 1.0] and len(sleeps.calls) == 4
+
+
+def test_unknown_fault_is_refused_by_name(source_url: str) -> None:
+    r = requests.get(f"{source_url}/api/1.4/", params={"fault": "5xx,boom"}, timeout=10)
+    assert r.status_code == 400
+    assert "unknown fault=boom" in r.json()["error"]
+
+
 def test_5xx_then_success(source_url: str) -> None:
     sleeps = Sleeps()
     answer = make_client(source_url, sleeps).get(

@@ -14,7 +14,7 @@ from producer.config import ClientConfig
 from producer.landing import Batch, dedupe_by_id, land_batch
 from producer.selection import SourceChoice
 from producer.source.generator import UserGenerator
-from producer.tasks import FetchPlan, batch_id_for, fetch_batches, run_seed
+from producer.tasks import FetchPlan, batch_id_for, fault_params, fetch_batches, run_seed
 from producer.validation import Rejected, validate_records
 from tests.unit.landing_sql import apply_landing_sql, sql_files
 
@@ -364,3 +364,16 @@ def test_plan_limits() -> None:
         FetchPlan(run_id="r", seed="s", batches=1, batch_size=5001)
     with pytest.raises(ValueError, match="inject_bad"):
         FetchPlan(run_id="r", seed="s", batches=1, batch_size=5, inject_bad=6)
+    with pytest.raises(ValueError, match=r"inject_faults: unknown \['boom'\]"):
+        FetchPlan(run_id="r", seed="s", batches=1, batch_size=5, inject_faults=("5xx", "boom"))
+
+
+def test_fetch_goes_through_each_source_fault(pg_conn: Any, source_url: str) -> None:
+    """inject_faults: every page's first requests answer those faults; the retries land every user once."""
+    plan = FetchPlan(run_id="faulty", seed="faults", batches=2, batch_size=10, inject_faults=("429", "5xx"))
+    choice = SourceChoice("local", source_url, "test")
+    assert fault_params(plan, choice) == {"fault": "429,5xx", "fault_times": "2"}
+    assert fault_params(plan, SourceChoice("real", "https://randomuser.me", "test")) == {}
+    client = ClientConfig(base_url=source_url, backoff_base=0.01)
+    assert len(fetch_batches(pg_conn, choice, plan, client)) == 2
+    assert scalar(pg_conn, "SELECT count(*) FROM users_raw WHERE seed = 'faults'") == 20
