@@ -9,7 +9,7 @@ BATCHES ?= 1
 SEED ?= correnteza
 export N BATCHES SEED
 
-.PHONY: help up down test lint unit tftest infra e2e run query bench provision deploy
+.PHONY: help up down test lint unit tftest infra e2e faults run query bench provision deploy
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ infra: ## testinfra on every host of the running platform
 
 e2e: ## End-to-end tests through the running platform
 	@scripts/test.sh e2e
+
+faults: ## Fault cases on the running platform (hosts killed, processes killed, a faulty source)
+	@scripts/test.sh faults
 
 deploy: ## Only `ansible-playbook ansible/site.yml` on the running hosts
 	@scripts/up.sh deploy

@@ -355,7 +355,10 @@ def sql_literal(value: str) -> str:
 
 def cassandra_cluster(superuser: bool = False) -> Cluster:
     """A driver Cluster on every Cassandra node, local to the contract's DC, as the application role (it may
-    read and write the keyspace's rows) or, for schema changes, as the generated superuser."""
+    read and write the keyspace's rows) or, for schema changes, as the generated superuser. Statements run at
+    LOCAL_QUORUM, as the stream writes: a node that just came back (hints not yet replayed) cannot make a
+    read miss rows the cluster acknowledged."""
+    from cassandra import ConsistencyLevel
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
     from cassandra.policies import DCAwareRoundRobinPolicy
@@ -370,7 +373,11 @@ def cassandra_cluster(superuser: bool = False) -> Cluster:
         ips("cassandra"),
         port=names.ports.cassandra,
         auth_provider=auth,
-        execution_profiles={EXEC_PROFILE_DEFAULT: ExecutionProfile(load_balancing_policy=local_dc)},
+        execution_profiles={
+            EXEC_PROFILE_DEFAULT: ExecutionProfile(
+                load_balancing_policy=local_dc, consistency_level=ConsistencyLevel.LOCAL_QUORUM
+            )
+        },
         protocol_version=5,
     )
 

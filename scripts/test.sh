@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test` and its phases, each timed:
-#   lint -> unit -> tftest -> integration (make up once; testinfra; e2e; make down)
+#   lint -> unit -> tftest -> integration (make up once; testinfra; e2e; faults; make down)
 # KEEP=1 leaves the platform up after the integration phase.
 source "$(dirname "$0")/lib.sh"
 T0=$SECONDS
@@ -56,6 +56,9 @@ integration() {
   if [ $rc -eq 0 ]; then
     step "end-to-end (tests/e2e)" pytest_phase e2e tests/e2e || rc=$?
   fi
+  if [ $rc -eq 0 ]; then
+    step "faults (tests/faults)" pytest_phase faults tests/faults || rc=$?
+  fi
   if [ "${KEEP:-0}" != 1 ]; then
     step "down" "$ROOT/scripts/down.sh" || rc=$?
   fi
@@ -82,6 +85,7 @@ case "${1:-all}" in
   tftest) step "tools" tools; step "terraform test" tftest ;;
   infra) pytest_phase infra tests/infra ;;
   e2e) pytest_phase e2e tests/e2e ;;
+  faults) pytest_phase faults tests/faults ;;
   all)
     step "tools (venv, provider)" tools
     step "lint" lint
@@ -90,5 +94,5 @@ case "${1:-all}" in
     step "integration" integration
     log "make test: all phases passed in $((SECONDS - T0)) s"
     summary ;;
-  *) die "usage: $0 all|lint|unit|tftest|infra|e2e" ;;
+  *) die "usage: $0 all|lint|unit|tftest|infra|e2e|faults" ;;
 esac

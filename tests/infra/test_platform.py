@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
+from tests.ansible_recap import assert_changes_nothing, run_site
+
 ROOT = Path(__file__).resolve().parents[2]
 STATE = Path(os.environ.get("CORRENTEZA_STATE", ROOT / ".state"))
-VENV = ROOT / ".venv"
 
 # No hosts from testinfra: these tests drive the control node's tools.
 testinfra_hosts: list[str] = []
@@ -34,24 +34,7 @@ def test_terraform_plan_is_empty():
 
 
 def test_second_ansible_run_changes_nothing():
-    run = subprocess.run(
-        [str(VENV / "bin" / "ansible-playbook"), "ansible/site.yml"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"),
-    )
-    (STATE / "ansible-idempotence.log").write_text(run.stdout + run.stderr)
-    assert run.returncode == 0, run.stdout[-3000:]
-    recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", run.stdout, re.M)
-    assert recap, "no PLAY RECAP in the output"
-    changed = {h: int(c) for h, c in recap if int(c) > 0}
-    # Show which tasks changed, to make a failure readable.
-    tasks = re.findall(r"^changed: \[([^\]]+)\].*$", run.stdout, re.M)
-    assert not changed, (
-        f"second run changed: {changed}; see {STATE / 'ansible-idempotence.log'} ({len(tasks)} results)"
-    )
+    assert_changes_nothing(run_site("ansible-idempotence.log"))
 
 
 def test_contract_file_is_rendered_for_scripts_and_tests():

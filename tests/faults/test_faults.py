@@ -1,0 +1,145 @@
+"""Faults while the pipeline flows: each case runs a load of N users (its own seed) and, while it flows, does
+one thing that goes wrong in production: a host loses power, a process is killed, a service restarts, the
+source misbehaves. After each: every user lands in Cassandra exactly once with the right content, the outbox
+drains, the dead letters are what the injected bad input implies, the recovery time is printed, and the
+platform is healthy before the next case. The last case checks that site.yml, run again after all of them,
+changes nothing (the hosts came back as they were).
+"""
+
+from __future__ import annotations
+
+import time
+
+import correnteza_ops as ops
+import pytest
+
+from tests.ansible_recap import assert_changes_nothing, run_site
+from tests.faults.faults import (
+    finish,
+    keep,
+    log,
+    mark_fault,
+    names_not_resolved,
+    power_loss,
+    power_on,
+    recovered,
+    run_on,
+    start_load,
+    wait_rows_flowing,
+    wait_task,
+)
+
+pytestmark = pytest.mark.faults
+
+# How long a host stays off, or a service down, before it is brought back (seconds).
+OUTAGE = 20
+# The Spark job's reason for a record whose email is missing (spark/correnteza_stream/validate.py).
+MISSING_EMAIL_REASON = "invalid_email"
+
+
+def a_member(group: str) -> str:
+    """The member of a group the case hits: the last one (never the one the health checks ask first)."""
+    return ops.inventory().hosts(group)[-1].name
+
+
+def bring_back(host: str, load, since: float) -> list[str]:
+    """Power the host on, wait until the platform is whole; what it (or a peer) cannot resolve by name."""
+    time.sleep(OUTAGE)
+    power_on(host)
+    recovered(load, since)
+    peer = ops.inventory().first("postgres").name
+    return [f"on {host}: {n}" for n in names_not_resolved(host)] + [
+        f"on {peer}: {n}" for n in names_not_resolved(peer) if n.startswith(f"{host} ")
+    ]
+
+
+def assert_came_back_as_it_was(host: str, unresolved: list[str]) -> None:
+    assert not unresolved, f"{host} came back without its names: {unresolved}"
+
+
+def test_kafka_broker_power_loss_during_publish(airflow, postgres, cassandra):
+    broker = a_member("kafka")
+    load = start_load(airflow, "broker")
+    wait_task(airflow, load, "publish")
+    power_loss(broker)
+    since = mark_fault(load)
+    unresolved = bring_back(broker, load, since)
+    keep(finish(airflow, postgres, cassandra, load))
+    assert_came_back_as_it_was(broker, unresolved)
+
+
+def test_cassandra_node_power_loss_while_the_stream_writes(airflow, postgres, cassandra):
+    node = a_member("cassandra")
+    load = start_load(airflow, "cassandra")
+    wait_rows_flowing(postgres, cassandra, load)
+    power_loss(node)
+    since = mark_fault(load)
+    unresolved = bring_back(node, load, since)
+    keep(finish(airflow, postgres, cassandra, load))
+    assert_came_back_as_it_was(node, unresolved)
+
+
+def test_stream_driver_sigkill(airflow, postgres, cassandra):
+    driver = ops.inventory().first("spark_master").name
+    load = start_load(airflow, "driver")
+    wait_rows_flowing(postgres, cassandra, load)
+    log(f"SIGKILL to the stream's driver on {driver}")
+    run_on(driver, "sudo systemctl kill --signal=SIGKILL correnteza-stream")
+    since = mark_fault(load)
+    recovered(load, since)
+    keep(finish(airflow, postgres, cassandra, load))
+
+
+def test_spark_master_restart_while_the_stream_writes(airflow, postgres, cassandra):
+    master = ops.inventory().first("spark_master").name
+    load = start_load(airflow, "master")
+    wait_rows_flowing(postgres, cassandra, load)
+    log(f"restart of the Spark master on {master}")
+    run_on(master, "sudo systemctl restart spark-master")
+    since = mark_fault(load)
+    recovered(load, since)
+    keep(finish(airflow, postgres, cassandra, load))
+
+
+def test_airflow_scheduler_and_task_worker_killed(airflow, postgres, cassandra):
+    host = ops.inventory().first("airflow").name
+    load = start_load(airflow, "scheduler")
+    wait_task(airflow, load, "fetch")
+    # The scheduler and, in its control group, the LocalExecutor's worker running the task.
+    log(f"SIGKILL to the Airflow scheduler and its task workers on {host}")
+    run_on(host, "sudo systemctl kill --signal=SIGKILL airflow-scheduler")
+    since = mark_fault(load)
+    recovered(load, since)
+    result = finish(airflow, postgres, cassandra, load)
+    tries = {k: t["try_number"] for k, t in airflow.client.task_instances(load.run_id).items()}
+    result.notes.append(f"task tries {tries}")
+    keep(result)
+
+
+def test_postgres_restart_during_publish(airflow, postgres, cassandra):
+    host = ops.inventory().first("postgres").name
+    load = start_load(airflow, "postgres")
+    wait_task(airflow, load, "publish")
+    log(f"restart of PostgreSQL on {host}")
+    run_on(host, "sudo systemctl restart postgresql")
+    since = mark_fault(load)
+    recovered(load, since)
+    keep(finish(airflow, postgres, cassandra, load))
+
+
+def test_source_answers_429_5xx_malformed_and_truncated(airflow, postgres, cassandra):
+    """Each page's first four requests fail, one of each kind, and 5 users of each page miss their email:
+    the client retries through the faults, the bad records go to the dead letters with their reason."""
+    faults = ["429", "5xx", "malformed", "truncated"]
+    load = start_load(airflow, "source", inject_faults=faults, inject_bad=5)
+    since = mark_fault(load)
+    recovered(load, since)
+    result = finish(airflow, postgres, cassandra, load, bad=5, bad_reason=MISSING_EMAIL_REASON)
+    result.notes.append(f"each page answered {', '.join(faults)} first")
+    keep(result)
+
+
+def test_site_yml_after_the_faults_changes_nothing():
+    """The hosts that lost power and the services that were killed came back as they were."""
+    log("site.yml again, after every fault case")
+    assert_changes_nothing(run_site("ansible-after-faults.log"))
