@@ -140,6 +140,7 @@ def test_source_answers_429_5xx_malformed_and_truncated(airflow, postgres, cassa
 
 
 def test_site_yml_after_the_faults_changes_nothing():
-    """The hosts that lost power and the services that were killed came back as they were."""
+    """The second site.yml run of `make test` changes nothing: the deploy is idempotent, and the hosts that
+    lost power and the services that were killed came back as they were."""
     log("site.yml again, after every fault case")
     assert_changes_nothing(run_site("ansible-after-faults.log"))
