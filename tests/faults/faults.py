@@ -53,7 +53,10 @@ class FaultResult:
     kafka_messages: int = 0
     kafka_redeliveries: int = 0
     dead_letters: int = 0
+    # seconds from the load's start to the fault; from the end of the fault until every service is healthy
+    # again, and until every user of the load is in Cassandra (the pipeline caught up)
     fault_at_s: float = 0.0
+    healthy_s: float = 0.0
     recovery_s: float = 0.0
     total_s: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -63,9 +66,10 @@ class FaultResult:
             f"{self.case}: sent {self.sent}, landed {self.landed_postgres} in PostgreSQL and "
             f"{self.landed_cassandra} in Cassandra, duplicates {self.cassandra_duplicates}, "
             f"Kafka messages {self.kafka_messages} ({self.kafka_redeliveries} redelivered), "
-            f"dead letters {self.dead_letters}; fault at {self.fault_at_s:.0f} s, "
-            f"recovered in {self.recovery_s:.0f} s, run done in {self.total_s:.0f} s"
-            + (f" ({'; '.join(self.notes)})" if self.notes else "")
+            f"dead letters {self.dead_letters}; fault at {self.fault_at_s:.0f} s; services healthy "
+            f"{self.healthy_s:.0f} s and every user in Cassandra {self.recovery_s:.0f} s after it "
+            "(recovery); "
+            f"DAG run done in {self.total_s:.0f} s" + (f" ({'; '.join(self.notes)})" if self.notes else "")
         )
 
 
@@ -217,6 +221,7 @@ class Load:
     before: dict[int, int]
     started: float
     result: FaultResult
+    fault_end: float | None = None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -233,14 +238,21 @@ def start_load(airflow: Any, case: str, **conf: Any) -> Load:
     return Load(case, seed, run_id, conf, before, time.monotonic(), FaultResult(case, N))
 
 
-def wait_task(airflow: Any, load: Load, task: str, timeout: float = 600) -> None:
-    """Until the run's task is running (or already done)."""
+def wait_task(
+    airflow: Any,
+    load: Load,
+    task: str,
+    states: tuple[str, ...] = ("running", "success"),
+    timeout: float = 600,
+    interval: float = 1,
+) -> None:
+    """Until the run's task is in one of `states` (by default: running, or already done)."""
 
     def reached() -> bool | Pending:
         state = (airflow.client.task_instances(load.run_id).get(task) or {}).get("state")
-        return state in ("running", "success") or Pending(f"{task}: {state}")
+        return state in states or Pending(f"{task}: {state}")
 
-    wait_for(f"{task} of {load.run_id} to run", reached, timeout, interval=1)
+    wait_for(f"{task} of {load.run_id} to be {'/'.join(states)}", reached, timeout, interval=interval)
 
 
 def wait_rows_flowing(
@@ -257,14 +269,18 @@ def wait_rows_flowing(
 
 
 def mark_fault(load: Load) -> float:
+    """The fault is over (the host is off, the process killed, the service restarted): times count from
+    here."""
     load.result.fault_at_s = load.elapsed()
-    return time.monotonic()
+    load.fault_end = time.monotonic()
+    return load.fault_end
 
 
 def recovered(load: Load, since: float) -> None:
-    """The platform is whole again: the recovery time, counted from the end of the fault."""
-    load.result.recovery_s = (time.monotonic() - since) + wait_healthy()
-    log(f"{load.case}: healthy again {load.result.recovery_s:.0f} s after the fault")
+    """Wait until every service is healthy again; the time it took, counted from `since`."""
+    wait_healthy()
+    load.result.healthy_s = time.monotonic() - since
+    log(f"{load.case}: services healthy {load.result.healthy_s:.0f} s after the fault")
 
 
 def dead_letters_of(cassandra: Any, seed: str) -> dict[str, str]:
@@ -292,8 +308,7 @@ def finish(
     PostgreSQL, the outbox drained (nothing pending, nothing parked); every good user is in Cassandra exactly
     once with the right content; the dead letters are exactly the injected bad records."""
     result = load.result
-    airflow.wait(load.run_id, timeout=1200)
-    result.total_s = load.elapsed()
+    # what the run fetched: the source is deterministic (and the injected bad records with it)
     pages = source_pages(
         ops.source_url(),
         load.seed,
@@ -303,6 +318,20 @@ def finish(
     )
     served = {uid(u): u for users in pages for u in users}
     assert len(served) == N, "the source served duplicate uuids"
+    bad_ids = {i for i, u in served.items() if "email" not in u}
+    assert len(bad_ids) == bad * BATCHES
+    good = set(served) - bad_ids
+
+    def arrived() -> bool | Pending:
+        n = len(cassandra_rows(cassandra, good))
+        return n == len(good) or Pending(f"{n} of {len(good)}")
+
+    wait_for(f"{len(good)} users of {load.seed} in Cassandra", arrived, 900, interval=2)
+    if load.fault_end is not None:
+        result.recovery_s = time.monotonic() - load.fault_end
+    airflow.wait(load.run_id, timeout=600)
+    result.total_s = load.elapsed()
+
     landed = postgres.ids_for_seed(load.seed)
     result.landed_postgres = len(landed)
     assert landed == set(served), f"users_raw holds {len(landed)} users of {load.seed}, expected {N}"
@@ -313,15 +342,6 @@ def finish(
     )[0]
     assert pending == ["0", "0"], f"outbox of {load.seed}: {pending[0]} pending, {pending[1]} parked"
 
-    bad_ids = {i for i, u in served.items() if "email" not in u}
-    assert len(bad_ids) == bad * BATCHES
-    good = set(served) - bad_ids
-
-    def arrived() -> bool | Pending:
-        n = len(cassandra_rows(cassandra, good))
-        return n == len(good) or Pending(f"{n} of {len(good)}")
-
-    wait_for(f"{len(good)} users of {load.seed} in Cassandra", arrived, 900, interval=5)
     rows = cassandra_rows(cassandra, set(served))
     assert set(rows) == good, f"{len(set(rows) - good)} bad users reached Cassandra"
     seed_rows = cassandra_seed_count(cassandra, load.seed)

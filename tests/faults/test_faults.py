@@ -37,16 +37,21 @@ OUTAGE = 20
 MISSING_EMAIL_REASON = "invalid_email"
 
 
+def tries(airflow, load) -> dict[str, int]:
+    return {k: t["try_number"] for k, t in airflow.client.task_instances(load.run_id).items()}
+
+
 def a_member(group: str) -> str:
     """The member of a group the case hits: the last one (never the one the health checks ask first)."""
     return ops.inventory().hosts(group)[-1].name
 
 
-def bring_back(host: str, load, since: float) -> list[str]:
-    """Power the host on, wait until the platform is whole; what it (or a peer) cannot resolve by name."""
+def bring_back(host: str, load) -> list[str]:
+    """Power the host on after OUTAGE seconds (recovery counts from then), wait until the platform is whole;
+    what it (or a peer) cannot resolve by name."""
     time.sleep(OUTAGE)
     power_on(host)
-    recovered(load, since)
+    recovered(load, mark_fault(load))
     peer = ops.inventory().first("postgres").name
     return [f"on {host}: {n}" for n in names_not_resolved(host)] + [
         f"on {peer}: {n}" for n in names_not_resolved(peer) if n.startswith(f"{host} ")
@@ -62,8 +67,7 @@ def test_kafka_broker_power_loss_during_publish(airflow, postgres, cassandra):
     load = start_load(airflow, "broker")
     wait_task(airflow, load, "publish")
     power_loss(broker)
-    since = mark_fault(load)
-    unresolved = bring_back(broker, load, since)
+    unresolved = bring_back(broker, load)
     keep(finish(airflow, postgres, cassandra, load))
     assert_came_back_as_it_was(broker, unresolved)
 
@@ -73,8 +77,7 @@ def test_cassandra_node_power_loss_while_the_stream_writes(airflow, postgres, ca
     load = start_load(airflow, "cassandra")
     wait_rows_flowing(postgres, cassandra, load)
     power_loss(node)
-    since = mark_fault(load)
-    unresolved = bring_back(node, load, since)
+    unresolved = bring_back(node, load)
     keep(finish(airflow, postgres, cassandra, load))
     assert_came_back_as_it_was(node, unresolved)
 
@@ -111,20 +114,25 @@ def test_airflow_scheduler_and_task_worker_killed(airflow, postgres, cassandra):
     since = mark_fault(load)
     recovered(load, since)
     result = finish(airflow, postgres, cassandra, load)
-    tries = {k: t["try_number"] for k, t in airflow.client.task_instances(load.run_id).items()}
-    result.notes.append(f"task tries {tries}")
+    result.notes.append(f"task tries {tries(airflow, load)}")
     keep(result)
 
 
-def test_postgres_restart_during_publish(airflow, postgres, cassandra):
+def test_postgres_down_while_publish_runs(airflow, postgres, cassandra):
+    """PostgreSQL (the outbox, and Airflow's metadata) stops as fetch ends, so publish starts against it,
+    and comes back OUTAGE seconds later: publish fails and Airflow retries it."""
     host = ops.inventory().first("postgres").name
     load = start_load(airflow, "postgres")
-    wait_task(airflow, load, "publish")
-    log(f"restart of PostgreSQL on {host}")
-    run_on(host, "sudo systemctl restart postgresql")
+    wait_task(airflow, load, "fetch", states=("success",), interval=0.5)
+    log(f"PostgreSQL stopped on {host} as publish starts, for {OUTAGE} s")
+    run_on(host, "sudo systemctl stop postgresql")
+    time.sleep(OUTAGE)
+    run_on(host, "sudo systemctl start postgresql")
     since = mark_fault(load)
     recovered(load, since)
-    keep(finish(airflow, postgres, cassandra, load))
+    result = finish(airflow, postgres, cassandra, load)
+    result.notes.append(f"task tries {tries(airflow, load)}")
+    keep(result)
 
 
 def test_source_answers_429_5xx_malformed_and_truncated(airflow, postgres, cassandra):
