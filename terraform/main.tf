@@ -141,9 +141,14 @@ resource "docker_container" "host" {
   memory      = each.value.memory_mb
   memory_swap = each.value.memory_mb
 
+  # The host's name on the network: Docker's DNS on the project network answers
+  # it for every peer, at every start, so a restarted host (and its peers) find
+  # each other as they were, with no file to rewrite. Each container carries only
+  # its own name: adding or moving a host touches no other container.
   networks_advanced {
     name         = docker_network.this.id
     ipv4_address = each.value.ip
+    aliases      = [each.key]
   }
 
   dynamic "ports" {

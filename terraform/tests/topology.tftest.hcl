@@ -44,6 +44,14 @@ run "default_topology" {
     condition     = sum([for h in local.hosts : h.memory_mb]) <= 24576
     error_message = "the default topology must fit a 24 GiB machine"
   }
+
+  assert {
+    condition = alltrue([
+      for name, c in docker_container.host :
+      join(",", sort(flatten([for n in c.networks_advanced : tolist(n.aliases)]))) == name
+    ])
+    error_message = "every container must carry its host name, and only it, as its alias on the network: Docker's DNS answers it to every peer at every start"
+  }
 }
 
 run "inventory_shape" {
@@ -116,6 +124,11 @@ run "colocation" {
   assert {
     condition     = local.hosts["spark-master-1"].memory_mb == 2048 + 3072
     error_message = "a co-located host's memory is the sum of its groups'"
+  }
+
+  assert {
+    condition     = join(",", sort(flatten([for c in docker_container.host : [for n in c.networks_advanced : tolist(n.aliases)]]))) == "cassandra-1,kafka-1,postgres-1,source-1,spark-master-1,spark-worker-1,zookeeper-1"
+    error_message = "with co-location every host has one name on the network (a co-located group adds no name)"
   }
 }
 

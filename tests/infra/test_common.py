@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 testinfra_hosts = ["ansible://all"]
@@ -18,12 +20,25 @@ def test_hostname_is_the_inventory_name(host):
     assert host.check_output("hostname") == host.backend.get_hostname()
 
 
-def test_every_peer_resolves_to_its_ip(host, inventory):
-    peers = {
+def inventory_peers(inventory: dict[str, Any]) -> dict[str, str]:
+    """Inventory name -> private IP of every host (a co-located host once)."""
+    return {
         name: hv["correnteza_ip"]
         for group in inventory["all"]["children"].values()
         for name, hv in (group.get("hosts") or {}).items()
     }
+
+
+def test_etc_hosts_is_dockers_own(host):
+    # Peers are found through Docker's DNS (each host's name is its alias on the project network,
+    # terraform/main.tf): nothing rewrites /etc/hosts, so a restarted host comes back as it was.
+    content = host.file("/etc/hosts").content_string
+    assert "Ansible managed" not in content, content
+    assert host.backend.get_hostname() in content.split(), content
+
+
+def test_every_peer_resolves_to_its_ip(host, inventory):
+    peers = inventory_peers(inventory)
     # One lookup of every name through the resolver (NSS), as services would do it.
     out = host.check_output("getent ahostsv4 " + " ".join(sorted(peers)) + " | awk '$2 == \"STREAM\"'")
     resolved = {}

@@ -18,6 +18,8 @@ testinfra_hosts = ["ansible://kafka"]
 
 PORT = 9092
 DECLARED_TOPICS = {"users_created": 6, "users_created.dlq": 3}
+# The role's health check (kafka_health_script): the restart waits on it before the next broker.
+HEALTH_SCRIPT = "/usr/local/bin/correnteza-kafka-health"
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,21 @@ def test_listener_on_private_ip_only(host):
 
 def test_broker_process_listens_nowhere_else(host):
     assert service_listeners(host, "kafka", "kafka") == {f"{private_ip(host)}:{PORT}"}
+
+
+def test_health_script_is_installed(host):
+    script = host.file(HEALTH_SCRIPT)
+    assert script.is_file
+    assert (script.user, script.group, script.mode) == ("root", "root", 0o755)
+
+
+def test_health_script_passes_now(host, brokers):
+    # As the restart runs it (root): every broker registered and no under-replicated partition.
+    with host.sudo():
+        result = host.run(HEALTH_SCRIPT)
+    assert result.rc == 0, result.stdout + result.stderr
+    assert f"{len(brokers)} of {len(brokers)} brokers registered" in result.stdout, result.stdout
+    assert "no under-replicated partitions" in result.stdout, result.stdout
 
 
 def test_every_broker_is_in_the_cluster_metadata(admin_host, brokers):
