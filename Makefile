@@ -9,7 +9,7 @@ BATCHES ?= 1
 SEED ?= correnteza
 export N BATCHES SEED
 
-.PHONY: help up down test lint unit tftest infra e2e faults run query bench provision deploy
+.PHONY: help up down test lint unit tftest infra e2e faults run query replay bench provision deploy
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ run: ## Trigger one DAG run (N users, seed SEED) and follow it hop by hop
 
 query: ## Counts at every hop and a few rows from Cassandra
 	@scripts/query.sh
+
+replay: ## Refill the stream from PostgreSQL after Kafka lost offsets (REPLAY_SEED=... narrows it)
+	@scripts/replay.sh
 
 bench: ## Benchmarks with ratios and figures
 	@scripts/bench.sh

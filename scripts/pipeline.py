@@ -5,6 +5,10 @@ run   : trigger the ingestion DAG through Airflow's REST API (the api-server on 
         published, rows in Cassandra) until Cassandra holds every user of the run; then seconds and rows/s per
         hop (Airflow's task times, Cassandra's write times).
 query : the count at each hop (for SEED, if set, and for all seeds) and a few rows from Cassandra.
+replay: refill the stream from PostgreSQL after Kafka lost offsets the stream needed (its retention expired
+        them during a long outage; the job stops with DATA LOSS in its journal): stop the job, move its
+        checkpoint aside (kept), start it again, re-queue every user (REPLAY_SEED=...: one seed's) in the
+        outbox; the DAG's next run publishes them, and the job writes them (upserts: nothing doubles).
 Names and ports come from the contract and the inventory (scripts/correnteza_ops.py).
 Traffic goes only to the project's private network.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 import uuid
@@ -264,6 +269,76 @@ def query(seed: str | None) -> int:
     return 0
 
 
+# --- replay -----------------------------------------------------------------------------------------------
+
+STREAM_UNIT = "correnteza-stream"
+STREAM_HEALTH = "/usr/local/bin/correnteza-stream-health"
+
+
+def requeue(seed: str | None) -> int:
+    """Every user (of a seed) pending again in the outbox, under a new version; how many."""
+    scope = f" AND u.seed = {sql_literal(seed)}" if seed else ""
+    return int(
+        psql(
+            "WITH q AS (UPDATE users_outbox o SET published_at = NULL, parked_at = NULL, attempts = 0, "
+            "last_error = NULL, version = nextval('users_outbox_version_seq') "
+            f"FROM users_raw u WHERE u.id = o.user_id{scope} RETURNING 1) SELECT count(*) FROM q"
+        )[0][0]
+    )
+
+
+def pending(seed: str | None) -> int:
+    scope = f" AND u.seed = {sql_literal(seed)}" if seed else ""
+    return int(
+        psql(
+            "SELECT count(*) FROM users_outbox o JOIN users_raw u ON u.id = o.user_id "
+            f"WHERE o.published_at IS NULL AND o.parked_at IS NULL{scope}"
+        )[0][0]
+    )
+
+
+def wait_until(what: str, check: Any, timeout: float, interval: float = 5) -> None:
+    """Poll check() -> (done, progress text) until done; log the progress; fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, progress = check()
+        log(f"replay: {what}: {progress}")
+        if done:
+            return
+        if time.monotonic() > deadline:
+            raise ops.OpsError(f"replay: {what}: not done after {timeout:.0f} s ({progress})")
+        time.sleep(interval)
+
+
+def replay(seed: str | None, timeout: int) -> int:
+    master = ops.inventory().first("spark_master")
+    checkpoint = ops.contract().paths["stream_checkpoint_dir"]
+    aside = f"{checkpoint}.before-replay-{time.strftime('%Y%m%dT%H%M%S')}"
+    started = time.time()
+    log(f"replay 1/5: stopping {STREAM_UNIT} on {master.name}")
+    ops.ssh(master.ip, f"sudo systemctl stop {STREAM_UNIT}")
+    log(f"replay 2/5: moving the checkpoint {checkpoint} aside to {aside} on {master.name} (kept)")
+    src, dst = shlex.quote(checkpoint), shlex.quote(aside)
+    ops.ssh(master.ip, f"if sudo test -e {src}; then sudo mv {src} {dst}; fi")
+    log(f"replay 3/5: starting {STREAM_UNIT} (it reads the topic from its earliest offset)")
+    ops.ssh(master.ip, f"sudo systemctl reset-failed {STREAM_UNIT}; sudo systemctl start {STREAM_UNIT}")
+
+    def running() -> tuple[bool, str]:
+        out = ops.ssh_run(master.ip, f"sudo {STREAM_HEALTH} {int(started * 1000)}")
+        return out.returncode == 0, out.stdout.strip() or out.stderr.strip()
+
+    wait_until("the stream's application", running, 300)
+    queued = requeue(seed)
+    log(f"replay 4/5: {queued} users {f'of seed {seed} ' if seed else ''}pending again in users_outbox")
+    airflow = ops.Airflow()
+    if airflow.paused():
+        log(f"replay: DAG {airflow.dag_id} is paused: unpause it (or trigger a run) to publish them")
+    log(f"replay 5/5: the next run of {airflow.dag_id} publishes them (it drains the whole outbox)")
+    wait_until("users left to publish", lambda: ((n := pending(seed)) == 0, f"{n} pending"), timeout)
+    log(f"replay: done in {time.time() - started:.0f} s; `make query` shows the counts at each hop")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -276,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--timeout", type=int, default=900)
     q = sub.add_parser("query", help="counts at each hop and a few rows")
     q.add_argument("--seed", default=os.environ.get("SEED", ""))
+    p = sub.add_parser("replay", help="refill the stream from PostgreSQL (after expired Kafka offsets)")
+    p.add_argument("--seed", default=os.environ.get("REPLAY_SEED", ""), help="only this seed's users")
+    p.add_argument("--timeout", type=int, default=900)
     args = parser.parse_args(argv)
     try:
         ops.inventory(), ops.contract()
@@ -285,6 +363,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         run(args.n, args.batches, args.seed, args.timeout)
         return 0
+    if args.command == "replay":
+        try:
+            return replay(args.seed or None, args.timeout)
+        except ops.OpsError as e:
+            print(e, file=sys.stderr)
+            return 1
     return query(args.seed or None)
 
 

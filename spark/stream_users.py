@@ -20,10 +20,15 @@ from correnteza_stream.decode import avro_limit_options
 from correnteza_stream.registry import RegistryError, connect
 from correnteza_stream.sink import BatchWriter
 from pyspark import SparkConf, SparkContext
+from pyspark.errors import StreamingQueryException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 LOG = logging.getLogger("correnteza.stream")
+# The exit status when Kafka no longer holds offsets the checkpoint needs (the unit does not restart on it).
+EXIT_DATA_LOSS = 3
+# How Spark's Kafka source words it (KafkaSourceProvider / KafkaMicroBatchStream, Spark 3.5).
+DATA_LOSS_MARKERS = ("data may have been lost", "offset was changed from", "failOnDataLoss")
 
 
 EXECUTOR_JAVA_OPTIONS = "spark.executor.extraJavaOptions"
@@ -62,7 +67,7 @@ def read_topic(spark: SparkSession, config: StreamConfig) -> DataFrame:
         .option("kafka.bootstrap.servers", config.kafka_bootstrap)
         .option("subscribe", config.topic)
         .option("startingOffsets", config.starting_offsets)
-        .option("failOnDataLoss", "false")
+        .option("failOnDataLoss", "true" if config.fail_on_data_loss else "false")
         .option("maxOffsetsPerTrigger", str(config.max_offsets_per_trigger))
         .load()
     )
@@ -94,8 +99,29 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     query = start(spark, config, writer)
     LOG.info("query %s started (id %s, run %s)", query.name, query.id, query.runId)
-    query.awaitTermination()
+    try:
+        query.awaitTermination()
+    except StreamingQueryException as error:
+        if not is_data_loss(str(error)):
+            raise
+        LOG.error(data_loss_message(config, str(error)))
+        return EXIT_DATA_LOSS
     return 0
+
+
+def is_data_loss(text: str) -> bool:
+    return any(marker in text for marker in DATA_LOSS_MARKERS)
+
+
+def data_loss_message(config: StreamConfig, error: str) -> str:
+    """What an operator reads in the journal when offsets expired: what, where, and how to refill it."""
+    first = next((line.strip() for line in error.splitlines() if is_data_loss(line)), error.strip()[:500])
+    return (
+        f"DATA LOSS: {config.topic} no longer holds offsets that checkpoint {config.checkpoint_dir} needs "
+        f"(Kafka's retention expired them while the job was behind): {first} -- the job stops here rather "
+        "than skip them. PostgreSQL still holds every user: run `make replay` on the control node (it moves "
+        "the checkpoint aside, starts the job again and re-queues the users for publishing)."
+    )
 
 
 if __name__ == "__main__":

@@ -58,6 +58,10 @@ class StreamConfig:
     trigger_interval: str = "10 seconds"
     max_offsets_per_trigger: int = 20000
     starting_offsets: str = "earliest"
+    # Offsets the checkpoint holds that Kafka no longer has (retention expired them during a long outage)
+    # stop the job with exit status EXIT_DATA_LOSS, naming the range and `make replay` (which refills it from
+    # PostgreSQL); false only skips them with Spark's warning.
+    fail_on_data_loss: bool = True
     master: str = ""  # empty: spark-submit's --master decides
     shuffle_partitions: int = 4
     # Upper bound of one Avro string or bytes length, and of one array or map's item count, that the
@@ -116,8 +120,21 @@ REQUIRED_SETTINGS: tuple[str, ...] = tuple(
 )
 
 
-def _field_types() -> dict[str, type]:
-    return {f.name: (int if f.type in ("int", int) else str) for f in fields(StreamConfig)}
+def as_bool(value: Any) -> bool:
+    """true/false from JSON or the command line (a bool, or the words true and false)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ValueError(f"{value!r} is not true or false")
+
+
+as_bool.__name__ = "bool"
+
+
+def _field_types() -> dict[str, Any]:
+    kinds = {"int": int, "bool": as_bool}
+    return {f.name: kinds.get(str(getattr(f.type, "__name__", f.type)), str) for f in fields(StreamConfig)}
 
 
 def from_mapping(values: dict[str, Any], source: str = "settings") -> StreamConfig:

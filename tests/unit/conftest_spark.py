@@ -78,6 +78,7 @@ STREAM_SETTINGS: dict[str, Any] = {
     "trigger_interval": "10 seconds",
     "max_offsets_per_trigger": 20000,
     "starting_offsets": "earliest",
+    "fail_on_data_loss": True,
     "master": "",
     "app_name": "correnteza-stream-users",
     "shuffle_partitions": 4,

@@ -73,6 +73,50 @@ def test_tunables_have_defaults(tmp_path: Path) -> None:
         "",
     )
     assert config.avro_max_length == 8 * 1024 * 1024
+    assert config.fail_on_data_loss is True
+
+
+@pytest.mark.parametrize(("given", "value"), [(True, True), (False, False), ("true", True), ("False", False)])
+def test_fail_on_data_loss_reads_json_and_words(tmp_path: Path, given: object, value: bool) -> None:
+    file = write(tmp_path / "stream.json", {**STREAM_SETTINGS, "fail_on_data_loss": given})
+    assert load(["--config", str(file)]).fail_on_data_loss is value
+    assert load(["--config", str(file), "--fail-on-data-loss", "false"]).fail_on_data_loss is False
+
+
+def test_fail_on_data_loss_refuses_other_values(tmp_path: Path) -> None:
+    file = write(tmp_path / "stream.json", {**STREAM_SETTINGS, "fail_on_data_loss": "sometimes"})
+    with pytest.raises(ConfigError, match=r"fail_on_data_loss 'sometimes': expected bool"):
+        load(["--config", str(file)])
+
+
+def test_the_unit_does_not_restart_on_the_data_loss_exit_status() -> None:
+    """stream_users.EXIT_DATA_LOSS is the role's stream_job_data_loss_exit_status (RestartPreventExitStatus
+    in the unit)."""
+    import stream_users
+    import yaml
+
+    role = Path(__file__).resolve().parents[2] / "ansible" / "roles" / "stream_job"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    assert defaults["stream_job_data_loss_exit_status"] == stream_users.EXIT_DATA_LOSS
+    unit = (role / "templates" / "correnteza-stream.service.j2").read_text()
+    assert "RestartPreventExitStatus={{ stream_job_data_loss_exit_status }}" in unit
+    assert defaults["stream_job_fail_on_data_loss"] is True
+
+
+def test_data_loss_is_told_with_the_range_and_make_replay() -> None:
+    import stream_users
+
+    config = stream_config()
+    error = (
+        "[STREAM_FAILED] Query terminated with exception: Partition users_created-0's offset was changed "
+        "from 120 to 300, some data may have been lost.\nSome data may have been lost because they are not "
+        "available in Kafka any more"
+    )
+    assert stream_users.is_data_loss(error)
+    assert not stream_users.is_data_loss("Connection refused")
+    message = stream_users.data_loss_message(config, error)
+    assert "offset was changed from 120 to 300" in message and "make replay" in message
+    assert config.checkpoint_dir in message and config.topic in message
 
 
 def test_missing_keys_are_named_with_the_file(tmp_path: Path) -> None:
