@@ -57,7 +57,8 @@ integration() {
     step "end-to-end (tests/e2e)" pytest_phase e2e tests/e2e || rc=$?
   fi
   if [ $rc -eq 0 ]; then
-    step "faults (tests/faults)" pytest_phase faults tests/faults || rc=$?
+    # -s: each case prints its steps as it goes (the phase takes a quarter of an hour)
+    step "faults (tests/faults)" pytest_phase faults -s tests/faults || rc=$?
   fi
   if [ "${KEEP:-0}" != 1 ]; then
     step "down" "$ROOT/scripts/down.sh" || rc=$?
@@ -85,7 +86,7 @@ case "${1:-all}" in
   tftest) step "tools" tools; step "terraform test" tftest ;;
   infra) pytest_phase infra tests/infra ;;
   e2e) pytest_phase e2e tests/e2e ;;
-  faults) pytest_phase faults tests/faults ;;
+  faults) pytest_phase faults -s tests/faults ;;
   all)
     step "tools (venv, provider)" tools
     step "lint" lint
