@@ -29,6 +29,8 @@ LOG = logging.getLogger("correnteza.stream")
 EXIT_DATA_LOSS = 3
 # How Spark's Kafka source words it (KafkaSourceProvider / KafkaMicroBatchStream, Spark 3.5).
 DATA_LOSS_MARKERS = ("data may have been lost", "offset was changed from", "failOnDataLoss")
+# The lines that say which partition and offsets: found at planning (changed from) or by an executor's fetch.
+DATA_LOSS_DETAILS = ("offset was changed from", "Cannot fetch offset", "is out of range for partition")
 
 
 EXECUTOR_JAVA_OPTIONS = "spark.executor.extraJavaOptions"
@@ -115,7 +117,11 @@ def is_data_loss(text: str) -> bool:
 
 def data_loss_message(config: StreamConfig, error: str) -> str:
     """What an operator reads in the journal when offsets expired: what, where, and how to refill it."""
-    first = next((line.strip() for line in error.splitlines() if is_data_loss(line)), error.strip()[:500])
+    lines = [line.strip() for line in error.splitlines()]
+    details = list(dict.fromkeys(line[:300] for line in lines if any(d in line for d in DATA_LOSS_DETAILS)))
+    first = "; ".join(details[:3]) or next(
+        (line for line in lines if is_data_loss(line)), error.strip()[:300]
+    )
     return (
         f"DATA LOSS: {config.topic} no longer holds offsets that checkpoint {config.checkpoint_dir} needs "
         f"(Kafka's retention expired them while the job was behind): {first} -- the job stops here rather "

@@ -117,6 +117,16 @@ def test_data_loss_is_told_with_the_range_and_make_replay() -> None:
     message = stream_users.data_loss_message(config, error)
     assert "offset was changed from 120 to 300" in message and "make replay" in message
     assert config.checkpoint_dir in message and config.topic in message
+    # the executor's wording (a fetch below the log start), as Spark 3.5 reports it from a task
+    fetched = (
+        "Lost task 1.0 in stage 1.0: java.lang.IllegalStateException: Cannot fetch offset 448 (GroupId: g, "
+        "TopicPartition: users_created-2).\nSome data may have been lost because they are not available in "
+        "Kafka any more\nCaused by: OffsetOutOfRangeException: Fetch position {offset=448} is out of range "
+        "for partition users_created-2"
+    )
+    assert stream_users.is_data_loss(fetched)
+    message = stream_users.data_loss_message(config, fetched)
+    assert "Cannot fetch offset 448" in message and "users_created-2" in message
 
 
 def test_missing_keys_are_named_with_the_file(tmp_path: Path) -> None:
