@@ -310,6 +310,16 @@ def wait_until(what: str, check: Any, timeout: float, interval: float = 5) -> No
         time.sleep(interval)
 
 
+def move_aside_command(folder: str, aside: str) -> str:
+    """Shell: rename `folder` to `aside` and make it again, empty, with the same owner, group and mode (the
+    stream_job role's), so the next site.yml finds it as it made it."""
+    src, dst = shlex.quote(folder), shlex.quote(aside)
+    return (
+        f'if sudo test -e {src}; then sudo mv {src} {dst} && sudo install -d -o "$(sudo stat -c %U {dst})" '
+        f'-g "$(sudo stat -c %G {dst})" -m "$(sudo stat -c %a {dst})" {src}; fi'
+    )
+
+
 def replay(seed: str | None, timeout: int) -> int:
     master = ops.inventory().first("spark_master")
     checkpoint = ops.contract().paths["stream_checkpoint_dir"]
@@ -318,8 +328,7 @@ def replay(seed: str | None, timeout: int) -> int:
     log(f"replay 1/5: stopping {STREAM_UNIT} on {master.name}")
     ops.ssh(master.ip, f"sudo systemctl stop {STREAM_UNIT}")
     log(f"replay 2/5: moving the checkpoint {checkpoint} aside to {aside} on {master.name} (kept)")
-    src, dst = shlex.quote(checkpoint), shlex.quote(aside)
-    ops.ssh(master.ip, f"if sudo test -e {src}; then sudo mv {src} {dst}; fi")
+    ops.ssh(master.ip, move_aside_command(checkpoint, aside))
     log(f"replay 3/5: starting {STREAM_UNIT} (it reads the topic from its earliest offset)")
     ops.ssh(master.ip, f"sudo systemctl reset-failed {STREAM_UNIT}; sudo systemctl start {STREAM_UNIT}")
 

@@ -15,6 +15,7 @@ import correnteza_ops as ops
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
+from pipeline import move_aside_command
 
 from tests.e2e.conftest import TOPIC, Pending, cassandra_ids, partition_ends, wait_for
 from tests.e2e.test_pipeline import run_dag, wait_cassandra
@@ -73,12 +74,19 @@ def test_expired_offsets_stop_the_stream_loudly_and_make_replay_refills(
         restarted = replay.returncode == 0
         assert replay.returncode == 0, replay.stdout[-3000:] + replay.stderr[-2000:]
         assert "moving the checkpoint" in replay.stdout and "pending again in users_outbox" in replay.stdout
+        # the checkpoint folder is there again as the stream_job role made it (site.yml stays changed=0)
+        checkpoint = ops.contract().paths["stream_checkpoint_dir"]
+        made = stream_host.check_output(
+            f"sudo stat -c '%F %U %G %a' {checkpoint} {checkpoint}/.."
+        ).splitlines()
+        assert made[0] == made[1] and made[0].endswith(" 750"), made  # as its parent: the role makes both
     finally:
         if not restarted:  # leave a stream that runs, whatever failed above
             checkpoint = ops.contract().paths["stream_checkpoint_dir"]
+            aside = move_aside_command(checkpoint, f"{checkpoint}.test-{uuid.uuid4().hex[:6]}")
             stream_host.run(
-                f"sudo systemctl stop {UNIT}; sudo mv {checkpoint} {checkpoint}.test-{uuid.uuid4().hex[:6]}; "
-                f"sudo systemctl reset-failed {UNIT}; sudo systemctl start {UNIT}"
+                f"sudo systemctl stop {UNIT}; {aside}; sudo systemctl reset-failed {UNIT}; "
+                f"sudo systemctl start {UNIT}"
             )
 
     wait_cassandra(cassandra, landed)

@@ -9,10 +9,12 @@ Every case keeps a line (users sent, landed, duplicates, dead letters, recovery 
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -394,3 +396,59 @@ def keep(result: FaultResult) -> None:
     reports.mkdir(parents=True, exist_ok=True)
     with (reports / "faults.jsonl").open("a") as out:
         out.write(json.dumps(asdict(result)) + "\n")
+
+
+@contextmanager
+def outbox_locked(seed: str) -> Iterator[None]:
+    """Hold a row lock on a seed's outbox rows (a transaction left open on the postgres host, as the
+    ingestion role): a publish of them sends them, then waits on its UPDATE that marks them published."""
+    names = ops.contract().postgres
+    host = ops.inventory().first("postgres")
+    marker = f"correnteza-faults-{uuid.uuid4().hex[:8]}"
+    sql = (
+        f"SET ROLE {names.ingestion_role}; SET application_name = '{marker}'; BEGIN; "
+        "SELECT count(*) FROM (SELECT 1 FROM users_outbox o JOIN users_raw u ON u.id = o.user_id "
+        f"WHERE u.seed = '{seed}' FOR UPDATE OF o) AS locked; SELECT pg_sleep(900);"
+    )
+    command = f"sudo -u postgres psql -d {names.ingestion_db} -AtqX -c {shlex.quote(sql)}"
+    holder = subprocess.Popen(
+        [*ops.ssh_args(host.ip), command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        wait_for(
+            "the outbox rows locked",
+            lambda: backends("application_name", marker, "pg_sleep") > 0 or Pending("not yet"),
+            60,
+            interval=0.5,
+        )
+        yield
+    finally:
+        holder.terminate()
+        holder.wait(30)
+
+
+# Every session's query text is visible to the superuser only (psql on the host runs as postgres).
+SUPERUSER = "postgres"
+
+
+def backends(column: str, value: str, query_part: str) -> int:
+    """Sessions of the ingestion database whose `column` is `value` and whose current query contains
+    `query_part`, active (running or waiting)."""
+    return int(
+        ops.psql(
+            f"SELECT count(*) FROM pg_stat_activity WHERE {column} = '{value}' AND state = 'active' "
+            f"AND query LIKE '%{query_part}%'",
+            role=SUPERUSER,
+        )[0][0]
+    )
+
+
+def publish_waiting_on_a_lock() -> int:
+    """Sessions blocked on a lock while running the publisher's UPDATE of users_outbox."""
+    return int(
+        ops.psql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE '%UPDATE users_outbox%SET published_at%'",
+            role=SUPERUSER,
+        )[0][0]
+    )
