@@ -481,6 +481,9 @@ class RollingWatch:
         self.producer = Producer({"bootstrap.servers": servers, "acks": "all", "enable.idempotence": True})
         self.sent = self.failed = 0
         self.min_quorum = len(ops.ips("zookeeper"))
+        # the longest stretch without a leader (an election after the leader's restart), in seconds
+        self.leaderless_s = 0.0
+        self._leaderless_since: float | None = None
         self.min_isr = brokers
         self.errors: list[str] = []
         self._stop = threading.Event()
@@ -493,8 +496,11 @@ class RollingWatch:
             self.failed += 1
             self.errors.append(str(err))
 
-    def _quorum(self) -> int:
-        members = 0
+    def _quorum(self) -> tuple[int, bool]:
+        """(members whose server answers, whether one of them is the leader). While a restarted leader's
+        successor is elected the survivors answer "not currently serving requests": they are still the
+        quorum, and the ensemble serves again once they agree."""
+        members, leader = 0, False
         for ip in ops.ips("zookeeper"):
             try:
                 with socket.create_connection((ip, ops.contract().ports.zookeeper), timeout=3) as conn:
@@ -502,8 +508,10 @@ class RollingWatch:
                     answer = conn.recv(4096).decode(errors="replace")
             except OSError:
                 continue
-            members += "Mode: leader" in answer or "Mode: follower" in answer
-        return members
+            if "Mode:" in answer or "not currently serving" in answer:
+                members += 1
+                leader = leader or "Mode: leader" in answer
+        return members, leader
 
     def _isr(self) -> int | None:
         try:
@@ -521,7 +529,14 @@ class RollingWatch:
                 )
                 n += 1
             self.producer.poll(0)
-            self.min_quorum = min(self.min_quorum, self._quorum())
+            members, leader = self._quorum()
+            self.min_quorum = min(self.min_quorum, members)
+            now = time.monotonic()
+            if leader:
+                self._leaderless_since = None
+            else:
+                self._leaderless_since = self._leaderless_since or now
+                self.leaderless_s = max(self.leaderless_s, now - self._leaderless_since)
             isr = self._isr()
             if isr is not None:
                 self.min_isr = min(self.min_isr, isr)
@@ -539,6 +554,7 @@ class RollingWatch:
     def summary(self) -> str:
         return (
             f"{self.sent} messages delivered at acks=all, {self.failed} failed {self.errors[:3]}; "
-            f"smallest quorum {self.min_quorum} members; smallest ISR {self.min_isr} (min.insync.replicas "
+            f"fewest ZooKeeper members up {self.min_quorum}, longest without a leader "
+            f"{self.leaderless_s:.1f} s; smallest ISR {self.min_isr} (min.insync.replicas "
             f"{self.min_insync})"
         )
