@@ -146,7 +146,9 @@ def test_json_types_and_formats_per_nationality(nat: str) -> None:
     want = REAL[nat]
     kind, pattern = want["postcode"]
     id_name, id_pattern = want["id"]
-    for user in served(nat, PER_NAT):
+    users = list(served(nat, PER_NAT))
+    assert len(users) == PER_NAT, f"{nat}: the source served {len(users)} users, asked for {PER_NAT}"
+    for user in users:
         where = f"{nat} {user['login']['uuid']}"
         code = user["location"]["postcode"]
         assert type(code) is kind, where
@@ -161,8 +163,8 @@ def test_json_types_and_formats_per_nationality(nat: str) -> None:
             )
         assert re.fullmatch(want["phone"], user["phone"]), (where, user["phone"])
         assert re.fullmatch(want["cell"], user["cell"]), (where, user["cell"])
-        assert type(user["location"]["street"]["number"]) is int
-        assert 1 <= user["location"]["street"]["number"] <= 9999
+        number = user["location"]["street"]["number"]
+        assert type(number) is int and 1 <= number <= 9999, (where, number)
         for axis in ("latitude", "longitude"):
             assert re.fullmatch(r"-?\d{1,3}\.\d{4}", user["location"]["coordinates"][axis]), where
         assert (
