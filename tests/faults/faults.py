@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -452,3 +454,107 @@ def publish_waiting_on_a_lock() -> int:
             role=SUPERUSER,
         )[0][0]
     )
+
+
+class RollingWatch:
+    """While a rolling restart runs: a producer at acks=all on a topic of its own (RF = the brokers,
+    min.insync.replicas 2), and once a second the ensemble's quorum (members answering leader or follower)
+    and the smallest ISR of that topic's partitions."""
+
+    TOPIC = "correnteza-faults-rolling"
+
+    def __init__(self, servers: str) -> None:
+        from confluent_kafka import Producer
+        from confluent_kafka.admin import NewTopic
+
+        self.servers = servers
+        self.admin = AdminClient({"bootstrap.servers": servers})
+        brokers = len(ops.ips("kafka"))
+        self.min_insync = min(2, brokers)
+        topic = NewTopic(self.TOPIC, 3, brokers, config={"min.insync.replicas": str(self.min_insync)})
+        for future in self.admin.create_topics([topic]).values():
+            try:
+                future.result(timeout=60)
+            except Exception as exc:  # an earlier run's topic is fine
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise
+        self.producer = Producer({"bootstrap.servers": servers, "acks": "all", "enable.idempotence": True})
+        self.sent = self.failed = 0
+        self.min_quorum = len(ops.ips("zookeeper"))
+        # the longest stretch without a leader (an election after the leader's restart), in seconds
+        self.leaderless_s = 0.0
+        self._leaderless_since: float | None = None
+        self.min_isr = brokers
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is None:
+            self.sent += 1
+        else:
+            self.failed += 1
+            self.errors.append(str(err))
+
+    def _quorum(self) -> tuple[int, bool]:
+        """(members whose server answers, whether one of them is the leader). While a restarted leader's
+        successor is elected the survivors answer "not currently serving requests": they are still the
+        quorum, and the ensemble serves again once they agree."""
+        members, leader = 0, False
+        for ip in ops.ips("zookeeper"):
+            try:
+                with socket.create_connection((ip, ops.contract().ports.zookeeper), timeout=3) as conn:
+                    conn.sendall(b"srvr")
+                    answer = conn.recv(4096).decode(errors="replace")
+            except OSError:
+                continue
+            if "Mode:" in answer or "not currently serving" in answer:
+                members += 1
+                leader = leader or "Mode: leader" in answer
+        return members, leader
+
+    def _isr(self) -> int | None:
+        try:
+            topic = self.admin.list_topics(self.TOPIC, timeout=5).topics[self.TOPIC]
+        except Exception:  # metadata unavailable for a moment: no sample
+            return None
+        return min((len(p.isrs) for p in topic.partitions.values()), default=None)
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            for _ in range(20):
+                self.producer.produce(
+                    self.TOPIC, key=str(n).encode(), value=b"x" * 100, on_delivery=self._delivered
+                )
+                n += 1
+            self.producer.poll(0)
+            members, leader = self._quorum()
+            self.min_quorum = min(self.min_quorum, members)
+            now = time.monotonic()
+            if leader:
+                self._leaderless_since = None
+            else:
+                self._leaderless_since = self._leaderless_since or now
+                self.leaderless_s = max(self.leaderless_s, now - self._leaderless_since)
+            isr = self._isr()
+            if isr is not None:
+                self.min_isr = min(self.min_isr, isr)
+            self._stop.wait(1)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+        self.producer.flush(180)
+        self.admin.delete_topics([self.TOPIC])
+
+    def summary(self) -> str:
+        return (
+            f"{self.sent} messages delivered at acks=all, {self.failed} failed {self.errors[:3]}; "
+            f"fewest ZooKeeper members up {self.min_quorum}, longest without a leader "
+            f"{self.leaderless_s:.1f} s; smallest ISR {self.min_isr} (min.insync.replicas "
+            f"{self.min_insync})"
+        )

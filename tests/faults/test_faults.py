@@ -8,13 +8,15 @@ changes nothing (the hosts came back as they were).
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import correnteza_ops as ops
 import pytest
 
-from tests.ansible_recap import assert_changes_nothing, run_site
+from tests.ansible_recap import ROOT, STATE, assert_changes_nothing, run_site
 from tests.faults.faults import (
+    RollingWatch,
     finish,
     keep,
     log,
@@ -154,6 +156,36 @@ def test_source_answers_429_5xx_malformed_and_truncated(airflow, postgres, cassa
     result = finish(airflow, postgres, cassandra, load, bad=5, bad_reason=MISSING_EMAIL_REASON)
     result.notes.append(f"each page answered {', '.join(faults)} first")
     keep(result)
+
+
+def test_rolling_restart_of_zookeeper_and_kafka_keeps_quorum_and_isr():
+    """Defect 5: the handlers' restart path (ansible/rolling_restart.yml includes the roles' restart.yml)
+    restarts one member at a time, each healthy before the next: while it runs, a producer writing at
+    acks=all never fails, ZooKeeper never loses its quorum and no partition drops below
+    min.insync.replicas."""
+    watch = RollingWatch(ops.kafka_bootstrap())
+    watch.start()
+    try:
+        log("rolling restart of ZooKeeper, then Kafka (the handlers' path), while producing at acks=all")
+        started = time.monotonic()
+        run = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "ansible/rolling_restart.yml"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        took = time.monotonic() - started
+    finally:
+        watch.stop()
+    (STATE / "ansible-rolling-restart.log").write_text(run.stdout + run.stderr)
+    assert run.returncode == 0, run.stdout[-3000:]
+    restarts = run.stdout.count("changed: [")
+    log(f"rolling restart: {took:.0f} s, {watch.summary()}")
+    assert restarts >= len(ops.ips("zookeeper")) + len(ops.ips("kafka")), run.stdout[-3000:]
+    assert watch.sent > 0 and watch.failed == 0, watch.summary()
+    assert watch.min_quorum >= len(ops.ips("zookeeper")) // 2 + 1, watch.summary()
+    assert watch.min_isr >= watch.min_insync, watch.summary()
 
 
 def test_site_yml_after_the_faults_changes_nothing():
