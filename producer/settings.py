@@ -10,8 +10,11 @@ Connection and what it lacks.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from producer.archive import ArchiveConfig
 
 # The keys of the pipeline Variable (see the airflow role).
 PIPELINE_KEYS: Final = (
@@ -21,9 +24,15 @@ PIPELINE_KEYS: Final = (
     "conn_kafka",
     "conn_cassandra",
     "conn_registry",
+    "conn_s3",
+    "conn_s3_reader",
+    "s3_bucket",
+    "s3_prefix",
 )
 # What the Schema Registry connection's extra must give (its login/password: the read-only user).
 REGISTRY_EXTRA_FIELDS: Final = ("url", "ssl.ca.location")
+# What an object store (S3) connection's extra must give (its login/password: the access and secret keys).
+S3_EXTRA_FIELDS: Final = ("endpoint_url", "region_name")
 # What a PostgreSQL connection must give (no fallback: a missing field is a provisioning error).
 POSTGRES_FIELDS: Final = ("host", "port", "login", "password", "schema")
 
@@ -114,3 +123,31 @@ def registry_settings(conn_id: str, login: Any, password: Any, extra: Mapping[st
         "basic.auth.user.info": f"{login}:{password}",
         "ssl.ca.location": str(extra["ssl.ca.location"]),
     }
+
+
+def s3_settings(
+    conn_id: str, login: Any, password: Any, extra: Mapping[str, Any], bucket: str, prefix: str
+) -> ArchiveConfig:
+    """The archive's settings from an S3 Connection (aws type: login = access key, password = secret key,
+    extra endpoint_url and region_name) and the pipeline's bucket and prefix. Keys never reach an error."""
+    from producer.archive import ArchiveConfig
+
+    missing = [name for name, value in (("login", login), ("password", password)) if _blank(value)]
+    missing += [f"extra.{name}" for name in S3_EXTRA_FIELDS if _blank(extra.get(name))]
+    if missing:
+        raise SettingsError(f"Airflow connection {conn_id} has no {', '.join(missing)}")
+    endpoint = str(extra["endpoint_url"]).strip()
+    parsed = urlsplit(endpoint)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.username:
+        raise SettingsError(
+            f"Airflow connection {conn_id}: extra.endpoint_url must be http(s)://<host>:<port> without "
+            f"credentials, got scheme {parsed.scheme!r} host {parsed.hostname!r}"
+        )
+    return ArchiveConfig(
+        endpoint=endpoint,
+        bucket=bucket,
+        prefix=prefix,
+        region=str(extra["region_name"]).strip(),
+        access_key=str(login),
+        secret_key=str(password),
+    )

@@ -130,3 +130,13 @@ def pg_conn(pg_dsn: str) -> Iterator[object]:
     finally:
         conn.rollback()
         conn.close()
+
+
+@pytest.fixture
+def memory_archive():
+    """An Archive over an in-memory S3 client (the archive's logic; the real store is tested on the hosts)."""
+    from producer.archive import Archive, ArchiveConfig
+    from tests.unit.memory_s3 import MemoryS3
+
+    config = ArchiveConfig("http://127.0.0.1:1", "correnteza-bronze", "randomuser", "us-east-1", "ak", "sk")
+    return Archive(config, client=MemoryS3())

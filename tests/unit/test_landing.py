@@ -4,7 +4,7 @@ users_raw, outbox), idempotent upserts, the schema files."""
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg2
@@ -330,12 +330,15 @@ def test_a_batch_of_rejects_only_is_audited(pg_conn: Any) -> None:
     assert scalar(pg_conn, "SELECT count(*) FROM users_outbox") == 0
 
 
-def test_fetch_lands_from_the_local_source(pg_conn: Any, source_url: str, caplog) -> None:
-    plan = FetchPlan(run_id="manual__1", seed="conf", batches=2, batch_size=25, inject_bad=2,
+DAY = date(2026, 11, 26)
+
+
+def test_fetch_lands_from_the_local_source(pg_conn: Any, source_url: str, caplog, memory_archive) -> None:
+    plan = FetchPlan(run_id="manual__1", seed="conf", batches=2, batch_size=25, archive_day=DAY, inject_bad=2,
                      inject_bad_field="login.uuid")  # fmt: skip
     choice = SourceChoice("local", source_url, "test")
     with caplog.at_level(logging.INFO, logger="producer"):
-        ids = fetch_batches(pg_conn, choice, plan, ClientConfig(base_url=source_url))
+        ids = fetch_batches(pg_conn, choice, plan, ClientConfig(base_url=source_url), memory_archive)
     assert ids == [batch_id_for("manual__1", 0), batch_id_for("manual__1", 1)]
     # no second step: the users are in users_raw and queued in the outbox as fetch returns
     assert scalar(pg_conn, "SELECT count(*) FROM users_raw") == 46
@@ -347,8 +350,16 @@ def test_fetch_lands_from_the_local_source(pg_conn: Any, source_url: str, caplog
     assert "23 users landed in users_raw and queued in users_outbox, 2 rejected" in caplog.text
     assert "run manual__1: 2 batch(es), 46 users landed" in caplog.text
     # the same conf again (a retry, or another run with the same seed) gives the same users
-    again = fetch_batches(pg_conn, choice, plan, ClientConfig(base_url=source_url))
+    # each answer archived before it landed, one object per request
+    assert sorted(k for _b, k in memory_archive.client.objects) == [
+        "randomuser/dt=2026-11-26/run_id=manual__1/batch-00001.json.gz",
+        "randomuser/dt=2026-11-26/run_id=manual__1/batch-00002.json.gz",
+    ]
+    first = dict(memory_archive.client.objects)
+    again = fetch_batches(pg_conn, choice, plan, ClientConfig(base_url=source_url), memory_archive)
     assert again == ids
+    # a retry writes the same keys with the same bytes
+    assert {k: v[0] for k, v in memory_archive.client.objects.items()} == {k: v[0] for k, v in first.items()}
     assert scalar(pg_conn, "SELECT count(*) FROM users_raw") == 46
     assert scalar(pg_conn, "SELECT count(*) FROM batches") == 2
     assert scalar(pg_conn, "SELECT count(*) FROM users_rejected") == 4
@@ -361,19 +372,22 @@ def test_run_seed() -> None:
 
 def test_plan_limits() -> None:
     with pytest.raises(ValueError, match="batch_size"):
-        FetchPlan(run_id="r", seed="s", batches=1, batch_size=5001)
+        FetchPlan(run_id="r", seed="s", batches=1, archive_day=DAY, batch_size=5001)
     with pytest.raises(ValueError, match="inject_bad"):
-        FetchPlan(run_id="r", seed="s", batches=1, batch_size=5, inject_bad=6)
+        FetchPlan(run_id="r", seed="s", batches=1, archive_day=DAY, batch_size=5, inject_bad=6)
     with pytest.raises(ValueError, match=r"inject_faults: unknown \['boom'\]"):
-        FetchPlan(run_id="r", seed="s", batches=1, batch_size=5, inject_faults=("5xx", "boom"))
+        FetchPlan(
+            run_id="r", seed="s", batches=1, archive_day=DAY, batch_size=5, inject_faults=("5xx", "boom")
+        )
 
 
-def test_fetch_goes_through_each_source_fault(pg_conn: Any, source_url: str) -> None:
+def test_fetch_goes_through_each_source_fault(pg_conn: Any, source_url: str, memory_archive) -> None:
     """inject_faults: every page's first requests answer those faults; the retries land every user once."""
-    plan = FetchPlan(run_id="faulty", seed="faults", batches=2, batch_size=10, inject_faults=("429", "5xx"))
+    plan = FetchPlan(run_id="faulty", seed="faults", batches=2, batch_size=10, archive_day=DAY,
+                     inject_faults=("429", "5xx"))  # fmt: skip
     choice = SourceChoice("local", source_url, "test")
     assert fault_params(plan, choice) == {"fault": "429,5xx", "fault_times": "2"}
     assert fault_params(plan, SourceChoice("real", "https://randomuser.me", "test")) == {}
     client = ClientConfig(base_url=source_url, backoff_base=0.01)
-    assert len(fetch_batches(pg_conn, choice, plan, client)) == 2
+    assert len(fetch_batches(pg_conn, choice, plan, client, memory_archive)) == 2
     assert scalar(pg_conn, "SELECT count(*) FROM users_raw WHERE seed = 'faults'") == 20

@@ -21,6 +21,10 @@ SETTINGS = {
     "conn_kafka": "correnteza_kafka",
     "conn_cassandra": "correnteza_cassandra",
     "conn_registry": "correnteza_registry",
+    "conn_s3": "correnteza_s3",
+    "conn_s3_reader": "correnteza_s3_reader",
+    "s3_bucket": "correnteza-bronze",
+    "s3_prefix": "randomuser",
 }
 REGISTRY_EXTRA = {
     "url": "https://10.77.0.138:8443/apis/ccompat/v7",
@@ -29,7 +33,13 @@ REGISTRY_EXTRA = {
 
 
 def test_pipeline_keys_are_the_rendered_ones() -> None:
-    assert set(PIPELINE_KEYS) == set(SETTINGS)
+    import pathlib
+
+    import yaml
+
+    role_vars = pathlib.Path(__file__).resolve().parents[2] / "ansible/roles/airflow/vars/main.yml"
+    rendered = yaml.safe_load(role_vars.read_text())["airflow_pipeline_settings"]
+    assert set(PIPELINE_KEYS) == set(SETTINGS) == set(rendered)
     for key, value in SETTINGS.items():
         assert pipeline_setting("correnteza_pipeline", SETTINGS, key) == value
 
