@@ -9,10 +9,10 @@ BATCHES ?= 1
 SEED ?= correnteza
 export N BATCHES SEED
 
-.PHONY: help up down test lint unit tftest infra e2e faults run query replay bench provision deploy
+.PHONY: help up down test lint unit tftest infra e2e faults run query replay archive-replay bench provision deploy
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 up: ## Bring the whole platform up (engine, tools, image, hosts, every service) and start the pipeline
 	@scripts/up.sh
@@ -52,6 +52,9 @@ query: ## Counts at every hop and a few rows from Cassandra
 
 replay: ## Refill the stream from PostgreSQL after Kafka lost offsets (REPLAY_SEED=... narrows it)
 	@scripts/replay.sh
+
+archive-replay: ## Land archived answers again: RUN_ID=<run id> or DATE_FROM/DATE_TO=YYYY-MM-DD (DRY_RUN=1 only checks)
+	@scripts/replay.sh archive
 
 bench: ## Benchmarks with ratios and figures
 	@scripts/bench.sh

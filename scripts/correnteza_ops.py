@@ -48,6 +48,7 @@ SSH_CONTROL_PERSIST = "120s"
 # The ingestion DAG (owned by dags/user_ingestion.py; a unit test checks that they agree). Used until the
 # contract carries airflow.dag_ingestion, then the contract wins.
 DAG_ID = "user_ingestion"
+REPLAY_DAG_ID = "user_replay"
 # The Airflow CLI wrapper the airflow role installs on its host (same environment as the units).
 AIRFLOW_CLI = "/usr/local/bin/airflow"
 # Airflow run states after which a run no longer changes.
@@ -79,6 +80,7 @@ class Ports:
     airflow_api: int
     source: int
     registry: int
+    s3: int
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,11 @@ class AirflowNames:
     conn_kafka: str
     conn_cassandra: str
     conn_registry: str
+    conn_s3: str
+    conn_s3_reader: str
     settings_variable: str
     dag_ingestion: str = DAG_ID
+    dag_replay: str = REPLAY_DAG_ID
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,16 @@ class RegistryNames:
 
 
 @dataclass(frozen=True)
+class S3Names:
+    bucket: str
+    prefix: str
+    region: str
+    pipeline_identity: str
+    reader_identity: str
+    admin_identity: str
+
+
+@dataclass(frozen=True)
 class Contract:
     """The parsed .state/contract.json (paths is kept as a mapping: its keys grow with the roles)."""
 
@@ -146,6 +161,7 @@ class Contract:
     postgres: PostgresNames
     airflow: AirflowNames
     registry: RegistryNames
+    s3: S3Names
     paths: Mapping[str, str]
     source: Path
 
@@ -175,6 +191,7 @@ def parse_contract(data: Mapping[str, Any], source: Path) -> Contract:
         postgres=_section(PostgresNames, data, "postgres", source),
         airflow=_section(AirflowNames, data, "airflow", source),
         registry=_section(RegistryNames, data, "registry", source),
+        s3=_section(S3Names, data, "s3", source),
         paths={str(k): str(v) for k, v in (data.get("paths") or {}).items()},
         source=source,
     )
@@ -553,6 +570,61 @@ def decode_value(value: bytes, topic: str, client: Any = None) -> dict[str, Any]
 # --- the source -------------------------------------------------------------------------------------------
 
 
+# --- the object store (S3) -------------------------------------------------------------------------------
+
+
+def s3_endpoint() -> str:
+    """The S3 API of the object store, on its host's private address."""
+    return f"http://{inventory().first('objectstore').ip}:{contract().ports.s3}"
+
+
+def s3_client(identity: str = "reader") -> Any:
+    """A boto3 S3 client as one of the store's identities: reader (read-only), pipeline or admin; its keys
+    are the generated secrets s3_<identity>_access_key / _secret_key."""
+    import boto3
+    from botocore.config import Config
+
+    if identity not in ("reader", "pipeline", "admin"):
+        raise ValueError(f"unknown S3 identity {identity!r} (reader, pipeline or admin)")
+    return boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint(),
+        region_name=contract().s3.region,
+        aws_access_key_id=secret(f"s3_{identity}_access_key"),
+        aws_secret_access_key=secret(f"s3_{identity}_secret_key"),
+        config=Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"mode": "standard", "total_max_attempts": 3},
+            connect_timeout=5,
+            read_timeout=30,
+        ),
+    )
+
+
+def archive_objects(prefix: str | None = None, client: Any = None) -> list[dict[str, Any]]:
+    """Every object of the archive's bucket under prefix (default: the archive's prefix), paginated."""
+    names = contract().s3
+    client = client or s3_client("reader")
+    found: list[dict[str, Any]] = []
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket=names.bucket, Prefix=prefix if prefix is not None else f"{names.prefix}/"
+    ):
+        found.extend(page.get("Contents", []))
+    return found
+
+
+def archive_usage(client: Any = None) -> dict[str, tuple[int, int]]:
+    """{day (the dt= partition): (objects, bytes)} of the archive."""
+    usage: dict[str, tuple[int, int]] = {}
+    for item in archive_objects(client=client):
+        parts = [p for p in item["Key"].split("/") if p.startswith("dt=")]
+        day = parts[0][3:] if parts else "(other)"
+        count, size = usage.get(day, (0, 0))
+        usage[day] = (count + 1, size + int(item["Size"]))
+    return dict(sorted(usage.items()))
+
+
 def source_url() -> str:
     """The randomuser-compatible source on its host."""
     return f"http://{inventory().first('source').ip}:{contract().ports.source}"
@@ -661,6 +733,27 @@ class Airflow:
             if time.monotonic() > deadline:
                 raise AirflowError(f"DAG run {run_id} not finished after {timeout:.0f} s (state {state})")
             time.sleep(interval)
+
+    def task_log(self, run_id: str, task_id: str, try_number: int) -> str:
+        """The text of one try of a task's log (the API's structured lines, their event and error parts)."""
+        got = self.call(
+            "GET",
+            f"/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"full_content": "true"},
+        )
+        content = got.get("content", "") if isinstance(got, Mapping) else got
+        if isinstance(content, str):
+            return content
+        lines = []
+        for line in content:
+            lines.append(json.dumps(line, default=str) if isinstance(line, Mapping) else str(line))
+        return "\n".join(lines)
+
+    def clear_failed(self, run_id: str, task_ids: list[str]) -> None:
+        """Clear these tasks of a run if they failed (Airflow runs them again), as an operator would."""
+        body = {"dag_run_id": run_id, "task_ids": task_ids, "only_failed": True, "dry_run": False,
+                "reset_dag_runs": True}  # fmt: skip
+        self.call("POST", "/clearTaskInstances", json=body)
 
     def logs_hint(self) -> str:
         """Where a failed run's task logs are (paths.airflow_home of the contract, else under opt_dir)."""

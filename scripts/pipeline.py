@@ -224,6 +224,36 @@ def print_parked(total: int) -> None:
     )
 
 
+def print_archive() -> None:
+    """The bronze archive: objects and bytes per day (dt= partition), as its read-only identity lists it."""
+    names = ops.contract().s3
+    usage = ops.archive_usage()
+    total_objects = sum(n for n, _ in usage.values())
+    total_bytes = sum(b for _, b in usage.values())
+    print(f"Archive s3://{names.bucket}/{names.prefix}/ at {ops.s3_endpoint()}: "
+          f"{total_objects} objects, {total_bytes / 1e6:.1f} MB")  # fmt: skip
+    for day, (count, size) in usage.items():
+        print(f"  dt={day:12s} {count:8d} objects {size / 1e6:10.1f} MB")
+
+
+def archive_replay(run_id: str | None, date_from: str | None, date_to: str | None, dry_run: bool,
+                   timeout: int) -> int:  # fmt: skip
+    """Trigger user_replay (airflow dags trigger on the Airflow host) and follow it to its end."""
+    if not (run_id or date_from or date_to):
+        raise ops.OpsError("archive-replay needs RUN_ID=<run id>, or DATE_FROM and/or DATE_TO (YYYY-MM-DD)")
+    airflow = ops.Airflow(dag_id=ops.contract().airflow.dag_replay)
+    conf = {"run_id": run_id, "date_from": date_from, "date_to": date_to, "dry_run": dry_run}
+    replay_run = f"replay__{time.strftime('%Y%m%dT%H%M%S')}"
+    log(f"archive-replay: triggering {airflow.dag_id} run {replay_run} with {conf}")
+    airflow.trigger_cli(replay_run, conf)
+    state = airflow.wait(replay_run, timeout=timeout)
+    log(f"archive-replay: {replay_run} ended {state}; tasks: {airflow.task_states(replay_run)}")
+    if state != "success":
+        log(f"archive-replay: see the check task's log ({airflow.logs_hint()})")
+        return 1
+    return 0
+
+
 def cassandra_counts(session: Session, seed: str | None) -> tuple[int, int]:
     """(rows of the users table with this seed, all rows): one full scan, fine at this platform's size."""
     mine = total = 0
@@ -260,6 +290,7 @@ def query(seed: str | None) -> int:
         print(f"  {f'Cassandra {names.cassandra.table_users} rows':50s} {mine:>18s} {all_rows:12d}")
         print(f"  {f'Cassandra {names.cassandra.table_dlq} rows':50s} {'':>18s} {dlq:12d}")
         print_parked(everything["parked"])
+        print_archive()
         print(f"A few rows from {users}:")
         cols = "id, first_name, last_name, email, nationality, age, seed"
         for r in session.execute(f"SELECT {cols} FROM {users} LIMIT 5"):
@@ -363,6 +394,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("replay", help="refill the stream from PostgreSQL (after expired Kafka offsets)")
     p.add_argument("--seed", default=os.environ.get("REPLAY_SEED", ""), help="only this seed's users")
     p.add_argument("--timeout", type=int, default=900)
+    a = sub.add_parser("archive-replay", help="land archived answers again (user_replay DAG)")
+    a.add_argument("--run-id", default=os.environ.get("RUN_ID", ""))
+    a.add_argument("--date-from", default=os.environ.get("DATE_FROM", ""))
+    a.add_argument("--date-to", default=os.environ.get("DATE_TO", ""))
+    a.add_argument("--dry-run", action="store_true", default=os.environ.get("DRY_RUN", "") in ("1", "true"))
+    a.add_argument("--timeout", type=int, default=1800)
     args = parser.parse_args(argv)
     try:
         ops.inventory(), ops.contract()
@@ -372,6 +409,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         run(args.n, args.batches, args.seed, args.timeout)
         return 0
+    if args.command == "archive-replay":
+        try:
+            return archive_replay(args.run_id or None, args.date_from or None, args.date_to or None,
+                                  args.dry_run, args.timeout)  # fmt: skip
+        except ops.OpsError as e:
+            print(e, file=sys.stderr)
+            return 1
     if args.command == "replay":
         try:
             return replay(args.seed or None, args.timeout)
