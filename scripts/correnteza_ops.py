@@ -578,14 +578,15 @@ def s3_endpoint() -> str:
     return f"http://{inventory().first('objectstore').ip}:{contract().ports.s3}"
 
 
-def s3_client(identity: str = "reader") -> Any:
-    """A boto3 S3 client as one of the store's identities: reader (read-only), pipeline or admin; its keys
-    are the generated secrets s3_<identity>_access_key / _secret_key."""
+def s3_client(writer: bool = False, admin: bool = False) -> Any:
+    """A boto3 S3 client as one of the store's identities (the contract's s3 section): the reader
+    (read-only) by default, the pipeline's (writer) or the admin; the keys are the generated secrets
+    s3_<identity>_access_key / _secret_key."""
     import boto3
     from botocore.config import Config
 
-    if identity not in ("reader", "pipeline", "admin"):
-        raise ValueError(f"unknown S3 identity {identity!r} (reader, pipeline or admin)")
+    names = contract().s3
+    identity = names.admin_identity if admin else names.pipeline_identity if writer else names.reader_identity
     return boto3.client(
         "s3",
         endpoint_url=s3_endpoint(),
@@ -605,7 +606,7 @@ def s3_client(identity: str = "reader") -> Any:
 def archive_objects(prefix: str | None = None, client: Any = None) -> list[dict[str, Any]]:
     """Every object of the archive's bucket under prefix (default: the archive's prefix), paginated."""
     names = contract().s3
-    client = client or s3_client("reader")
+    client = client or s3_client()
     found: list[dict[str, Any]] = []
     for page in client.get_paginator("list_objects_v2").paginate(
         Bucket=names.bucket, Prefix=prefix if prefix is not None else f"{names.prefix}/"

@@ -12,7 +12,7 @@ preflight() {
   need python3 "Python 3.11"
   need java "OpenJDK 17 (apt-get install openjdk-17-jdk-headless)"
   need mvn "Maven (apt-get install maven) fetches the service jars"
-  need go "Go builds the Terraform docker provider"
+  need go "Go builds the Terraform docker provider and SeaweedFS"
   tf_bin >/dev/null
   log "preflight: ${free_gb} GiB free, $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB memory, $($(tf_bin) version | head -1)"
 }
@@ -20,6 +20,8 @@ preflight() {
 artifacts() {
   "$ROOT/scripts/fetch-jars.sh" kafka cassandra spark-connectors registry
   "$ROOT/scripts/wheelhouse.sh" hosts spark cassandra registry
+  # SeaweedFS's weed for the objectstore role (cached by pin; about 7 min the first time).
+  "$ROOT/scripts/build-seaweedfs.sh"
 }
 
 deploy() {

@@ -54,13 +54,14 @@ variable "group_counts" {
     airflow      = 1
     source       = 1
     registry     = 1
+    objectstore  = 1
   }
 
   validation {
     condition = alltrue([for g in keys(var.group_counts) : contains(
-      ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry"], g
+      ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore"], g
     )])
-    error_message = "group_counts has an unknown group name; known groups: zookeeper, kafka, cassandra, spark_master, spark_worker, postgres, airflow, source, registry."
+    error_message = "group_counts has an unknown group name; known groups: zookeeper, kafka, cassandra, spark_master, spark_worker, postgres, airflow, source, registry, objectstore."
   }
 
   validation {
@@ -76,16 +77,16 @@ variable "colocated_groups" {
 
   validation {
     condition = alltrue(flatten([for h, gs in var.colocated_groups : [for g in gs : contains(
-      ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry"], g
+      ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore"], g
     )]]))
-    error_message = "colocated_groups names an unknown group; known groups: zookeeper, kafka, cassandra, spark_master, spark_worker, postgres, airflow, source, registry."
+    error_message = "colocated_groups names an unknown group; known groups: zookeeper, kafka, cassandra, spark_master, spark_worker, postgres, airflow, source, registry, objectstore."
   }
 }
 
 variable "required_groups" {
   description = "Groups that must have at least one host (directly or through colocated_groups)."
   type        = list(string)
-  default     = ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry"]
+  default     = ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore"]
 }
 
 variable "group_memory_mb" {
@@ -93,14 +94,15 @@ variable "group_memory_mb" {
   type        = map(number)
   default = {
     zookeeper    = 512
-    kafka        = 1280
+    kafka        = 1152
     cassandra    = 2560
     spark_master = 2048
     spark_worker = 2048
     postgres     = 1024
     airflow      = 3072
-    source       = 512
+    source       = 384
     registry     = 768
+    objectstore  = 512
   }
 
   validation {

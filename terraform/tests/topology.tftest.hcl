@@ -12,21 +12,21 @@ run "default_topology" {
   command = plan
 
   assert {
-    condition     = length(local.hosts) == 16
-    error_message = "the default topology must have 16 hosts"
+    condition     = length(local.hosts) == 17
+    error_message = "the default topology must have 17 hosts"
   }
 
   assert {
     condition = toset(keys(local.hosts)) == toset([
       "zookeeper-1", "zookeeper-2", "zookeeper-3", "kafka-1", "kafka-2", "kafka-3",
       "cassandra-1", "cassandra-2", "cassandra-3", "spark-master-1", "spark-worker-1", "spark-worker-2",
-      "postgres-1", "airflow-1", "source-1", "registry-1",
+      "postgres-1", "airflow-1", "source-1", "registry-1", "objectstore-1",
     ])
     error_message = "hosts must be named <group>-<n> with underscores as dashes"
   }
 
   assert {
-    condition     = local.hosts["zookeeper-1"].ip == "10.77.0.10" && local.hosts["kafka-1"].ip == "10.77.0.26" && local.hosts["source-1"].ip == "10.77.0.122" && local.hosts["registry-1"].ip == "10.77.0.138"
+    condition     = local.hosts["zookeeper-1"].ip == "10.77.0.10" && local.hosts["kafka-1"].ip == "10.77.0.26" && local.hosts["source-1"].ip == "10.77.0.122" && local.hosts["registry-1"].ip == "10.77.0.138" && local.hosts["objectstore-1"].ip == "10.77.0.154"
     error_message = "addresses come from cidrhost: first_hostnum 10 plus 16 per group"
   }
 
@@ -41,8 +41,18 @@ run "default_topology" {
   }
 
   assert {
-    condition     = sum([for h in local.hosts : h.memory_mb]) <= 24576
-    error_message = "the default topology must fit a 24 GiB machine"
+    condition     = docker_container.host["objectstore-1"].memory == 512 && docker_container.host["kafka-1"].memory == 1152 && docker_container.host["source-1"].memory == 384
+    error_message = "the object store's 512 MiB come from kafka (1280 -> 1152 MiB each) and the source (512 -> 384 MiB)"
+  }
+
+  assert {
+    condition     = sum([for h in local.hosts : h.memory_mb]) == 24576
+    error_message = "the default topology must fill, and fit, a 24 GiB machine (24576 MiB of limits)"
+  }
+
+  assert {
+    condition     = length([for v in docker_container.host["objectstore-1"].volumes : v if v.container_path == "/data"]) == 1 && docker_volume.data["objectstore-1"].name == "correnteza-objectstore-1-data"
+    error_message = "the object store keeps its data on its own Docker volume at /data"
   }
 
   assert {
@@ -58,7 +68,7 @@ run "inventory_shape" {
   command = plan
 
   assert {
-    condition     = toset(keys(output.inventory.all.children)) == toset(["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry"])
+    condition     = toset(keys(output.inventory.all.children)) == toset(["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore"])
     error_message = "the inventory needs a group per role"
   }
 
@@ -106,8 +116,8 @@ run "colocation" {
   command = plan
 
   variables {
-    group_counts     = { zookeeper = 1, kafka = 1, cassandra = 1, spark_master = 1, spark_worker = 1, postgres = 1, airflow = 0, source = 1, registry = 0 }
-    colocated_groups = { "spark-master-1" = ["airflow"], "postgres-1" = ["registry"] }
+    group_counts     = { zookeeper = 1, kafka = 1, cassandra = 1, spark_master = 1, spark_worker = 1, postgres = 1, airflow = 0, source = 1, registry = 0, objectstore = 0 }
+    colocated_groups = { "spark-master-1" = ["airflow"], "postgres-1" = ["registry"], "source-1" = ["objectstore"] }
     published_ports  = {}
   }
 
@@ -119,6 +129,11 @@ run "colocation" {
   assert {
     condition     = contains(keys(output.inventory.all.children.registry.hosts), "postgres-1")
     error_message = "the registry can share the PostgreSQL host"
+  }
+
+  assert {
+    condition     = contains(keys(output.inventory.all.children.objectstore.hosts), "source-1") && local.hosts["source-1"].memory_mb == 384 + 512
+    error_message = "the object store can share the source host, which gets both groups' memory"
   }
 
   assert {

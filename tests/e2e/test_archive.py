@@ -71,7 +71,7 @@ def test_a_run_archives_one_object_per_batch_holding_the_landed_users(airflow: A
     airflow.wait(run_id)
     keys = run_keys(run_id)
     assert [k.rsplit("/", 1)[1] for k in keys] == [f"batch-{p:05d}.json.gz" for p in (1, 2, 3)], keys
-    client = ops.s3_client("reader")
+    client = ops.s3_client()
     batches = {b["page"]: b["batch_id"] for b in postgres.batches(run_id)}
     archived: dict[str, dict[str, Any]] = {}
     for page, key in enumerate(keys, start=1):
@@ -157,7 +157,7 @@ def test_the_store_down_during_a_run_fails_fetch_clearly_and_a_retry_lands_every
 
 def _s3_answers() -> bool:
     try:
-        ops.s3_client("reader").head_bucket(Bucket=NAMES.bucket)
+        ops.s3_client().head_bucket(Bucket=NAMES.bucket)
         return True
     except Exception:
         return False
@@ -169,7 +169,7 @@ def test_a_corrupt_object_is_skipped_and_named_and_the_rest_replays(airflow: Air
     airflow.wait(run_id)
     keys = run_keys(run_id)
     assert len(keys) == 3
-    writer = ops.s3_client("pipeline")
+    writer = ops.s3_client(writer=True)
     got = writer.get_object(Bucket=NAMES.bucket, Key=keys[1])
     body, meta = got["Body"].read(), got["Metadata"]
     # lose 5 of the users: replay must bring back the ones whose object is sound

@@ -115,6 +115,14 @@ def test_cli_lists_no_import_errors(host):
     assert cli_json(host, "dags list-import-errors") == []
 
 
+def test_both_dags_are_parsed_and_active(host):
+    """user_ingestion on its schedule, user_replay on demand; neither paused (a trigger would wait)."""
+    dags = {d["dag_id"]: d for d in cli_json(host, "dags list")}
+    assert {"user_ingestion", "user_replay"} <= set(dags), sorted(dags)
+    for dag_id in ("user_ingestion", "user_replay"):
+        assert str(dags[dag_id]["is_paused"]).lower() == "false", dags[dag_id]
+
+
 def test_dags_folder_is_deployed(host):
     assert host.file("/opt/correnteza/dags").is_directory
     assert host.file("/opt/correnteza/app/producer/__init__.py").is_file
@@ -156,6 +164,11 @@ def test_connections_from_the_inventory(host, group_hosts):
     assert (rg["conn_type"], rg["login"]) == ("http", "schema-reader")
     assert rg["extra_dejson"]["url"] == f"https://{registry_ip}:8443/apis/ccompat/v7"
     assert host.file(rg["extra_dejson"]["ssl.ca.location"]).is_file
+    store_ip = next(iter(group_hosts("objectstore").values()))["correnteza_ip"]
+    for conn_id in ("correnteza_s3", "correnteza_s3_reader"):
+        s3 = get(conn_id)
+        assert s3["conn_type"] == "aws", conn_id
+        assert s3["extra_dejson"] == {"endpoint_url": f"http://{store_ip}:8333", "region_name": "us-east-1"}
 
 
 def test_connection_passwords_are_the_secrets(host, secret):
@@ -165,6 +178,11 @@ def test_connection_passwords_are_the_secrets(host, secret):
     assert password("correnteza_postgres") == secret("postgres_ingestion_password")
     assert password("correnteza_cassandra") == secret("cassandra_app_password")
     assert password("correnteza_registry") == secret("registry_reader_password")
+    # the object store: the pipeline's identity writes the archive, the reader's only reads it
+    for conn_id, identity in (("correnteza_s3", "pipeline"), ("correnteza_s3_reader", "reader")):
+        got = cli_json(host, f"connections get {conn_id}")[0]
+        assert got["login"] == secret(f"s3_{identity}_access_key"), conn_id
+        assert got["password"] == secret(f"s3_{identity}_secret_key"), conn_id
 
 
 def test_variables_from_the_inventory(host, group_hosts):
@@ -187,4 +205,8 @@ def test_pipeline_settings_variable_names_the_contract(host):
         "conn_kafka": "correnteza_kafka",
         "conn_cassandra": "correnteza_cassandra",
         "conn_registry": "correnteza_registry",
+        "conn_s3": "correnteza_s3",
+        "conn_s3_reader": "correnteza_s3_reader",
+        "s3_bucket": "correnteza-bronze",
+        "s3_prefix": "randomuser",
     }
