@@ -16,7 +16,7 @@ Trigger: airflow dags trigger user_replay -c '{"run_id": "manual__..."}' (or mak
 from __future__ import annotations
 
 from contextlib import closing
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, task
@@ -31,7 +31,7 @@ DAG_ID = "user_replay"
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2},
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["correnteza", "replay"],
     params={
         "run_id": Param(None, type=["null", "string"], description="replay this ingestion run's answers"),
@@ -71,7 +71,8 @@ def user_replay() -> None:
             return 0
         return dag_support.publish_outbox(dag_support.settings(), DAG_ID)
 
-    @task
+    # a skipped object stays skipped: retrying the check would only delay the failure
+    @task(retries=0)
     def check(report: dict[str, Any], published: int) -> dict[str, Any]:
         from producer.tasks import ReplayIncomplete
 

@@ -20,6 +20,11 @@ case "${1:-}" in
   *) die "usage: $0 [--path]" ;;
 esac
 
+# One build at a time: make test starts it in the background and make up's artifacts step waits here.
+mkdir -p "$CACHE/seaweedfs"
+exec 9>"$CACHE/seaweedfs/.build.lock"
+flock 9
+
 if [ -x "$BIN" ]; then
   log "seaweedfs: weed $PIN is cached at $BIN ($(du -m "$BIN" | cut -f1) MiB)"
   exit 0
