@@ -33,17 +33,10 @@ from producer.settings import PIPELINE_KEYS, SettingsError, s3_settings
 from producer.source.generator import UserGenerator
 from producer.tasks import FetchPlan, fetch_batches, replay_archive, replay_selection
 from tests.unit.memory_s3 import MemoryS3
+from tests.unit.test_landing import scalar
 
 DAY = date(2026, 12, 2)
 SECRETS = ("password", "salt", "md5", "sha1", "sha256")
-
-
-def scalar(conn: Any, sql: str, *args: object) -> Any:
-    with conn.cursor() as cur:
-        cur.execute(sql, args or None)
-        value = cur.fetchone()[0]
-    conn.commit()
-    return value
 
 
 def test_object_key_layout_and_parse() -> None:
