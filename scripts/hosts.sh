@@ -16,6 +16,28 @@ state_has_resources() {
   [ -s "$TFDIR/terraform.tfstate" ] && [ -n "$("$TF" -chdir="$TFDIR" state list 2>/dev/null)" ]
 }
 
+# Containers labelled for this deployment that this checkout's state does not own: the hosts of
+# another checkout (CI's clone, a second tree). Only one platform can run (same names and
+# addresses), so their presence means this state is stale.
+foreign_containers() {
+  local owned
+  owned=$(python3 -c 'import json, sys
+state = json.load(open(sys.argv[1]))
+for r in state.get("resources", []):
+    if r["type"] == "docker_container":
+        print(*(i["attributes"]["id"] for i in r["instances"]), sep="\n")' "$TFDIR/terraform.tfstate")
+  docker ps -aq --no-trunc --filter "label=$LABEL" | grep -vxF -f <(echo "$owned"; echo none) || true
+}
+
+forget_stale_state() {
+  local foreign
+  foreign=$(foreign_containers)
+  [ -n "$foreign" ] || return 0
+  log "leftovers: $(echo $foreign | wc -w) container(s) labelled $LABEL belong to another checkout; removing them and this checkout's stale Terraform state"
+  rm -f "$TFDIR/terraform.tfstate" "$TFDIR/terraform.tfstate.backup"
+  remove_leftovers
+}
+
 remove_leftovers() {
   local c n v
   c=$(docker ps -aq --filter "label=$LABEL")
@@ -86,7 +108,7 @@ case "${1:-up}" in
     image=$("$ROOT/scripts/host-image.sh")
     write_tfvars "$image"
     tf_init
-    state_has_resources || remove_leftovers
+    if state_has_resources; then forget_stale_state; else remove_leftovers; fi
     t0=$SECONDS
     "$TF" -chdir="$TFDIR" apply -input=false -auto-approve -no-color >"$STATE/terraform-apply.log" 2>&1 \
       || { tail -30 "$STATE/terraform-apply.log" >&2; die "terraform apply failed; see $STATE/terraform-apply.log"; }
@@ -95,6 +117,7 @@ case "${1:-up}" in
     wait_ssh
     ;;
   down)
+    ! state_has_resources || forget_stale_state
     if [ -f "$TFDIR/generated.auto.tfvars.json" ] && state_has_resources; then
       tf_init
       "$TF" -chdir="$TFDIR" destroy -input=false -auto-approve -no-color >"$STATE/terraform-destroy.log" 2>&1 \

@@ -15,7 +15,7 @@ try:
     from cassandra import AuthenticationFailed, ConsistencyLevel
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
-    from cassandra.policies import DCAwareRoundRobinPolicy
+    from cassandra.policies import DCAwareRoundRobinPolicy, WhiteListRoundRobinPolicy
     from cassandra.query import SimpleStatement
 
     DRIVER_ERROR = ""
@@ -33,6 +33,8 @@ description:
   - Then, as the superuser, disables the default cassandra role (random password, no login, not superuser)
     and creates the application role with its password. The application keyspace and the role's grants on it
     belong to the cassandra_schema role.
+  - Finally asks every node on its own to log in cassandra/cassandra, and fails naming the nodes that still
+    accept it once the timeout has passed.
   - Reports changed only when it created or altered something.
 options:
   hosts: {description: Contact points., type: list, elements: str, required: true}
@@ -54,15 +56,25 @@ class AuthRefused(Exception):
     """The credentials were refused."""
 
 
-def connect(params: dict[str, Any], user: str, password: str) -> tuple[Cluster, Session]:
-    """A session as user; AuthRefused when the login is refused, NoHostAvailable when no node answers."""
+class DefaultRoleStillOpen(Exception):
+    """Nodes still accept the default cassandra/cassandra login after it was disabled."""
+
+
+def connect(
+    params: dict[str, Any], user: str, password: str, only: str | None = None
+) -> tuple[Cluster, Session]:
+    """A session as user (through node `only` alone when given); AuthRefused when the login is refused,
+    NoHostAvailable when no node answers."""
+    policy = (
+        WhiteListRoundRobinPolicy([only]) if only else DCAwareRoundRobinPolicy(local_dc=params["local_dc"])
+    )
     profile = ExecutionProfile(
-        load_balancing_policy=DCAwareRoundRobinPolicy(local_dc=params["local_dc"]),
+        load_balancing_policy=policy,
         consistency_level=ConsistencyLevel.QUORUM,
         request_timeout=60,
     )
     cluster = Cluster(
-        params["hosts"],
+        [only] if only else params["hosts"],
         port=params["port"],
         auth_provider=PlainTextAuthProvider(username=user, password=password),
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
@@ -78,17 +90,22 @@ def connect(params: dict[str, Any], user: str, password: str) -> tuple[Cluster, 
         raise
 
 
-def login_works(params: dict[str, Any], user: str, password: str) -> bool:
+def login_works(params: dict[str, Any], user: str, password: str, only: str | None = None) -> bool:
     try:
-        cluster, _ = connect(params, user, password)
+        cluster, _ = connect(params, user, password, only)
     except AuthRefused:
         return False
     cluster.shutdown()
     return True
 
 
-def run(session: Session, query: str, args: tuple[Any, ...] = ()) -> list[Any]:
-    return list(session.execute(SimpleStatement(query, consistency_level=ConsistencyLevel.QUORUM), args))
+def run(
+    session: Session,
+    query: str,
+    args: tuple[Any, ...] = (),
+    consistency: int = ConsistencyLevel.QUORUM,
+) -> list[Any]:
+    return list(session.execute(SimpleStatement(query, consistency_level=consistency), args))
 
 
 def replication_matches(session: Session, keyspace: str, dc: str, rf: int) -> bool | None:
@@ -140,9 +157,12 @@ def bootstrap_superuser(params: dict[str, Any], deadline: float, actions: list[s
         time.sleep(6)  # the roles cache (roles_validity) may hold the old answer; password change rate limit
 
 
-def role_row(session: Session, role: str) -> Any:
+def role_row(session: Session, role: str, consistency: int = ConsistencyLevel.QUORUM) -> Any:
     rows = run(
-        session, "SELECT role, can_login, is_superuser FROM system_auth.roles WHERE role = %s", (role,)
+        session,
+        "SELECT role, can_login, is_superuser FROM system_auth.roles WHERE role = %s",
+        (role,),
+        consistency,
     )
     return rows[0] if rows else None
 
@@ -167,7 +187,11 @@ def ensure_app_role(session: Session, params: dict[str, Any], actions: list[str]
 
 
 def disable_default_role(session: Session, actions: list[str]) -> None:
-    row = role_row(session, DEFAULT_ROLE)
+    # Read at ALL: the default role was written while system_auth had one replica. Right after the RF
+    # is raised, a QUORUM read can land on two replicas that have not got it yet and see no row at all,
+    # which would leave cassandra/cassandra working (the CI run of stop 19). ALL reads every replica
+    # and repairs the row onto the others.
+    row = role_row(session, DEFAULT_ROLE, ConsistencyLevel.ALL)
     if row is not None and (row.can_login or row.is_superuser):
         run(
             session,
@@ -177,14 +201,29 @@ def disable_default_role(session: Session, actions: list[str]) -> None:
         actions.append(f"default role {DEFAULT_ROLE} disabled")
 
 
+def default_login_accepted_by(params: dict[str, Any]) -> list[str]:
+    """The nodes that still let cassandra/cassandra in, each asked on its own."""
+    return [ip for ip in params["hosts"] if login_works(params, DEFAULT_ROLE, DEFAULT_ROLE, only=ip)]
+
+
 def ensure(params: dict[str, Any]) -> list[str]:
     actions: list[str] = []
-    bootstrap_superuser(params, time.monotonic() + params["timeout"], actions)
+    deadline = time.monotonic() + params["timeout"]
+    bootstrap_superuser(params, deadline, actions)
     cluster, session = connect(params, params["superuser"], params["superuser_password"])
     try:
         ensure_auth_replication(session, params, actions)
         ensure_app_role(session, params, actions)
-        disable_default_role(session, actions)
+        # The outcome that matters is checked node by node, not assumed from the ALTER: the roles cache
+        # of a node (roles_validity) may answer with the old role for a moment.
+        while True:
+            disable_default_role(session, actions)
+            accepting = default_login_accepted_by(params)
+            if not accepting:
+                break
+            if time.monotonic() > deadline:
+                raise DefaultRoleStillOpen(accepting)
+            time.sleep(3)
     finally:
         cluster.shutdown()
     return actions
@@ -214,6 +253,8 @@ def main() -> None:
         module.fail_json(msg=f"not plain lower-case CQL identifiers: {bad}")
     try:
         actions = ensure(params)
+    except DefaultRoleStillOpen as exc:
+        module.fail_json(msg=f"the default role {DEFAULT_ROLE} still logs in through {exc} once disabled")
     except (AuthRefused, NoHostAvailable) as exc:
         module.fail_json(msg=f"cannot log in as {params['superuser']} nor as the default role: {exc}")
     module.exit_json(changed=bool(actions), actions=actions)
