@@ -9,8 +9,9 @@ step "hosts down" "$ROOT/scripts/hosts.sh" down
 if [ "${PURGE:-0}" = 1 ]; then
   vols=$(docker volume ls -q --filter "label=com.correnteza.project=correnteza")
   [ -z "$vols" ] || { log "purge: removing volumes: $vols"; docker volume rm $vols >/dev/null; }
-  imgs=$(docker images -q --filter "reference=correnteza/*" | sort -u)
-  [ -z "$imgs" ] || { log "purge: removing images"; docker rmi -f $imgs >/dev/null; }
+  # by name, newest first: the host image is built on the base image, which cannot go before it
+  imgs=$(docker images --filter "reference=correnteza/*" --format '{{.CreatedAt}}|{{.Repository}}:{{.Tag}}' | sort -r | cut -d'|' -f2)
+  [ -z "$imgs" ] || { log "purge: removing images: $(echo $imgs)"; docker rmi $imgs >/dev/null; }
   log "purge: removing caches $CACHE and state $STATE"
   rm -rf "$CACHE" "$STATE" "$ROOT/terraform/.terraform" "$ROOT/terraform/terraform.tfstate"* "$ROOT/terraform/generated.auto.tfvars.json"
 fi
