@@ -9,7 +9,7 @@ Connection and what it lacks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
@@ -97,16 +97,23 @@ def _blank(value: Any) -> bool:
     return value is None or str(value).strip() == ""
 
 
+def _require_credentials(
+    conn_id: str, login: Any, password: Any, extra: Mapping[str, Any], extra_fields: Iterable[str]
+) -> None:
+    """Raise naming every blank field of a Connection: login, password and the given extra fields."""
+    missing = [name for name, value in (("login", login), ("password", password)) if _blank(value)]
+    missing += [f"extra.{name}" for name in extra_fields if _blank(extra.get(name))]
+    if missing:
+        raise SettingsError(f"Airflow connection {conn_id} has no {', '.join(missing)}")
+
+
 def registry_settings(conn_id: str, login: Any, password: Any, extra: Mapping[str, Any]) -> dict[str, Any]:
     """SchemaRegistryClient settings from the registry Connection: extra's url and CA file, basic auth.
 
     Every field is required: the registry is reached over TLS verified with the platform's CA, and
     anonymous requests are refused. The password is never part of an error.
     """
-    missing = [name for name, value in (("login", login), ("password", password)) if _blank(value)]
-    missing += [f"extra.{name}" for name in REGISTRY_EXTRA_FIELDS if _blank(extra.get(name))]
-    if missing:
-        raise SettingsError(f"Airflow connection {conn_id} has no {', '.join(missing)}")
+    _require_credentials(conn_id, login, password, extra, REGISTRY_EXTRA_FIELDS)
     url = str(extra["url"]).strip()
     parsed = urlsplit(url)
     if parsed.scheme != "https" or not parsed.hostname:
@@ -132,10 +139,7 @@ def s3_settings(
     extra endpoint_url and region_name) and the pipeline's bucket and prefix. Keys never reach an error."""
     from producer.archive import ArchiveConfig
 
-    missing = [name for name, value in (("login", login), ("password", password)) if _blank(value)]
-    missing += [f"extra.{name}" for name in S3_EXTRA_FIELDS if _blank(extra.get(name))]
-    if missing:
-        raise SettingsError(f"Airflow connection {conn_id} has no {', '.join(missing)}")
+    _require_credentials(conn_id, login, password, extra, S3_EXTRA_FIELDS)
     endpoint = str(extra["endpoint_url"]).strip()
     parsed = urlsplit(endpoint)
     if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.username:
