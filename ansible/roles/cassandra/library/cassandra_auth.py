@@ -12,7 +12,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 try:
-    from cassandra import AuthenticationFailed, ConsistencyLevel
+    from cassandra import AuthenticationFailed, ConsistencyLevel, Unauthorized
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
     from cassandra.policies import DCAwareRoundRobinPolicy, WhiteListRoundRobinPolicy
@@ -129,6 +129,18 @@ def ensure_auth_replication(session: Session, params: dict[str, Any], actions: l
             f"{{'class': 'NetworkTopologyStrategy', '{dc}': {rf}}}",
         )
         actions.append(f"system_auth replication {dc}:{rf}")
+        repair_auth_tables(session)
+
+
+def repair_auth_tables(session: Session) -> None:
+    """Read every row of the auth tables at ALL, which read-repairs them onto every replica.
+
+    Rows written while system_auth had one replica (the default role, made at first start) exist on that
+    replica only until a repair; after the RF is raised, reads at QUORUM or LOCAL_ONE that miss it see no
+    role (a refused login, or a login that then "does not have sufficient privileges": the CI run of stop
+    21). A blocking read at ALL compares every replica and writes the row to those without it."""
+    for table in ("roles", "role_members", "role_permissions"):
+        run(session, f"SELECT * FROM system_auth.{table}", consistency=ConsistencyLevel.ALL)
 
 
 def bootstrap_superuser(params: dict[str, Any], deadline: float, actions: list[str]) -> None:
@@ -145,6 +157,8 @@ def bootstrap_superuser(params: dict[str, Any], deadline: float, actions: list[s
             continue
         try:
             ensure_auth_replication(session, params, actions)
+            # Also when an earlier round raised the RF: its repair may not have finished.
+            repair_auth_tables(session)
             role = params["superuser"]
             # CREATE, or ALTER when it exists with another password (not both: Cassandra 5 allows
             # one password change per role every 5 s).
@@ -152,6 +166,13 @@ def bootstrap_superuser(params: dict[str, Any], deadline: float, actions: list[s
             statement = f"{verb} {role} WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = %s"
             run(session, statement, (params["superuser_password"],))
             actions.append(f"superuser {role} created")
+            # Its login reads the row at LOCAL_ONE: put it on every replica, not only a quorum.
+            role_row(session, role, ConsistencyLevel.ALL)
+        except Unauthorized:
+            # The coordinator read the default role from a replica that lacks it (see repair_auth_tables):
+            # the next round repairs it; give up only at the deadline.
+            if time.monotonic() > deadline:
+                raise
         finally:
             cluster.shutdown()
         time.sleep(6)  # the roles cache (roles_validity) may hold the old answer; password change rate limit
@@ -257,6 +278,8 @@ def main() -> None:
         module.fail_json(msg=f"the default role {DEFAULT_ROLE} still logs in through {exc} once disabled")
     except (AuthRefused, NoHostAvailable) as exc:
         module.fail_json(msg=f"cannot log in as {params['superuser']} nor as the default role: {exc}")
+    except Unauthorized as exc:
+        module.fail_json(msg=f"the default role could not set up authentication before the timeout: {exc}")
     module.exit_json(changed=bool(actions), actions=actions)
 
 
