@@ -81,6 +81,12 @@ class Ports:
     source: int
     registry: int
     s3: int
+    jmx_exporter: int
+    jmx_exporter_driver: int
+    node_exporter: int
+    postgres_exporter: int
+    prometheus: int
+    alertmanager: int
 
 
 @dataclass(frozen=True)
@@ -762,3 +768,44 @@ class Airflow:
         home = paths.get("airflow_home") or f"{paths.get('opt_dir', '')}/airflow"
         host = inventory().first("airflow").name
         return f"task logs under {home}/logs on {host}, or the UI at {self.base_url}"
+
+
+# --- monitoring (Prometheus and Alertmanager on the monitor host) ------------------------------------------
+
+
+def _get_json(url: str, timeout: float = 10.0) -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as answer:
+        return json.load(answer)
+
+
+def prometheus_url() -> str:
+    return f"http://{inventory().first('monitor').ip}:{contract().ports.prometheus}"
+
+
+def alertmanager_url() -> str:
+    return f"http://{inventory().first('monitor').ip}:{contract().ports.alertmanager}"
+
+
+def prometheus_api(path: str, **params: str) -> Any:
+    """GET Prometheus's HTTP API (/api/v1/<path>); its `data`, or OpsError with the server's error."""
+    import urllib.parse
+
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    answer = _get_json(f"{prometheus_url()}/api/v1/{path}{query}")
+    if answer.get("status") != "success":
+        raise OpsError(f"Prometheus /api/v1/{path}: {answer.get('errorType')}: {answer.get('error')}")
+    return answer["data"]
+
+
+def prometheus_query(expr: str) -> list[tuple[dict[str, str], float]]:
+    """An instant query's vector: [(labels, value)]."""
+    data = prometheus_api("query", query=expr)
+    return [(dict(s["metric"]), float(s["value"][1])) for s in data["result"]]
+
+
+def active_alerts(name: str | None = None) -> list[dict[str, Any]]:
+    """Alerts Alertmanager holds as active (not silenced or inhibited), optionally of one alert name."""
+    alerts = _get_json(f"{alertmanager_url()}/api/v2/alerts?active=true&silenced=false&inhibited=false")
+    return [a for a in alerts if name is None or a["labels"].get("alertname") == name]

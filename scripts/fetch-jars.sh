@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Fetch a component's jars from Maven Central into the cache, once:
-#   scripts/fetch-jars.sh COMPONENT...   (kafka, cassandra, spark-connectors, registry)
+#   scripts/fetch-jars.sh COMPONENT...   (kafka, cassandra, spark-connectors, registry, jmx-exporter)
 # Each component has scripts/maven/COMPONENT.pom.xml; versions come from
 # ansible/group_vars/all/versions.yml and are passed as -D properties
 # (kafka.version, cassandra.version, spark.version, scc.version, scala.version,
-# apicurio.version). A pom copies its runtime dependencies, or runs the goal its
+# apicurio.version, jmx_exporter.version). A pom copies its runtime dependencies, or runs the goal its
 # header names ("fetch-goal: dependency:unpack" unpacks an archive). Maven runs with
 # scripts/maven/settings.xml (Maven Central for every repository a pom names).
 # Refetched only when the pom or versions.yml changes.
@@ -17,7 +17,7 @@ import sys, yaml
 v = yaml.safe_load(open(sys.argv[1]))["correnteza_versions"]
 print(f"-Dkafka.version={v['kafka']} -Dcassandra.version={v['cassandra']} -Dspark.version={v['spark']} "
       f"-Dscc.version={v['spark_cassandra_connector']} -Dscala.version={v['scala']} "
-      f"-Dapicurio.version={v['apicurio_registry']}")
+      f"-Dapicurio.version={v['apicurio_registry']} -Djmx_exporter.version={v['jmx_exporter']}")
 PY
 }
 

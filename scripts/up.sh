@@ -18,7 +18,7 @@ preflight() {
 }
 
 artifacts() {
-  "$ROOT/scripts/fetch-jars.sh" kafka cassandra spark-connectors registry
+  "$ROOT/scripts/fetch-jars.sh" kafka cassandra spark-connectors registry jmx-exporter
   "$ROOT/scripts/wheelhouse.sh" hosts spark cassandra registry
   # SeaweedFS's weed for the objectstore role (cached by pin; about 7 min the first time).
   "$ROOT/scripts/build-seaweedfs.sh"

@@ -10,7 +10,7 @@ locals {
 
   # Known groups, in address order: each group owns a block of 16 host numbers,
   # so adding a host to one group never moves the addresses of another.
-  groups     = ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore"]
+  groups     = ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore", "monitor"]
   group_span = 16
   prefix_len = can(cidrhost(var.network_cidr, 0)) ? tonumber(split("/", var.network_cidr)[1]) : 24
   # Usable host numbers: everything but the network and broadcast addresses.

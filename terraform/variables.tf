@@ -55,13 +55,14 @@ variable "group_counts" {
     source       = 1
     registry     = 1
     objectstore  = 1
+    monitor      = 1
   }
 
   validation {
     condition = alltrue([for g in keys(var.group_counts) : contains(
-      ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore"], g
+      ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore", "monitor"], g
     )])
-    error_message = "group_counts has an unknown group name; known groups: zookeeper, kafka, cassandra, spark_master, spark_worker, postgres, airflow, source, registry, objectstore."
+    error_message = "group_counts has an unknown group name; known groups: zookeeper, kafka, cassandra, spark_master, spark_worker, postgres, airflow, source, registry, objectstore, monitor."
   }
 
   validation {
@@ -77,16 +78,16 @@ variable "colocated_groups" {
 
   validation {
     condition = alltrue(flatten([for h, gs in var.colocated_groups : [for g in gs : contains(
-      ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore"], g
+      ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore", "monitor"], g
     )]]))
-    error_message = "colocated_groups names an unknown group; known groups: zookeeper, kafka, cassandra, spark_master, spark_worker, postgres, airflow, source, registry, objectstore."
+    error_message = "colocated_groups names an unknown group; known groups: zookeeper, kafka, cassandra, spark_master, spark_worker, postgres, airflow, source, registry, objectstore, monitor."
   }
 }
 
 variable "required_groups" {
   description = "Groups that must have at least one host (directly or through colocated_groups)."
   type        = list(string)
-  default     = ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore"]
+  default     = ["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore", "monitor"]
 }
 
 variable "group_memory_mb" {
@@ -95,7 +96,7 @@ variable "group_memory_mb" {
   default = {
     zookeeper    = 512
     kafka        = 1152
-    cassandra    = 2560
+    cassandra    = 2304
     spark_master = 2048
     spark_worker = 2048
     postgres     = 1024
@@ -103,6 +104,7 @@ variable "group_memory_mb" {
     source       = 384
     registry     = 768
     objectstore  = 512
+    monitor      = 768
   }
 
   validation {

@@ -12,21 +12,21 @@ run "default_topology" {
   command = plan
 
   assert {
-    condition     = length(local.hosts) == 17
-    error_message = "the default topology must have 17 hosts"
+    condition     = length(local.hosts) == 18
+    error_message = "the default topology must have 18 hosts"
   }
 
   assert {
     condition = toset(keys(local.hosts)) == toset([
       "zookeeper-1", "zookeeper-2", "zookeeper-3", "kafka-1", "kafka-2", "kafka-3",
       "cassandra-1", "cassandra-2", "cassandra-3", "spark-master-1", "spark-worker-1", "spark-worker-2",
-      "postgres-1", "airflow-1", "source-1", "registry-1", "objectstore-1",
+      "postgres-1", "airflow-1", "source-1", "registry-1", "objectstore-1", "monitor-1",
     ])
     error_message = "hosts must be named <group>-<n> with underscores as dashes"
   }
 
   assert {
-    condition     = local.hosts["zookeeper-1"].ip == "10.77.0.10" && local.hosts["kafka-1"].ip == "10.77.0.26" && local.hosts["source-1"].ip == "10.77.0.122" && local.hosts["registry-1"].ip == "10.77.0.138" && local.hosts["objectstore-1"].ip == "10.77.0.154"
+    condition     = local.hosts["zookeeper-1"].ip == "10.77.0.10" && local.hosts["kafka-1"].ip == "10.77.0.26" && local.hosts["source-1"].ip == "10.77.0.122" && local.hosts["registry-1"].ip == "10.77.0.138" && local.hosts["objectstore-1"].ip == "10.77.0.154" && local.hosts["monitor-1"].ip == "10.77.0.170"
     error_message = "addresses come from cidrhost: first_hostnum 10 plus 16 per group"
   }
 
@@ -36,13 +36,13 @@ run "default_topology" {
   }
 
   assert {
-    condition     = docker_container.host["cassandra-2"].memory == 2560 && docker_container.host["cassandra-2"].memory_swap == 2560
+    condition     = docker_container.host["cassandra-2"].memory == 2304 && docker_container.host["cassandra-2"].memory_swap == 2304
     error_message = "memory and memory_swap come from group_memory_mb"
   }
 
   assert {
-    condition     = docker_container.host["objectstore-1"].memory == 512 && docker_container.host["kafka-1"].memory == 1152 && docker_container.host["source-1"].memory == 384
-    error_message = "the object store's 512 MiB come from kafka (1280 -> 1152 MiB each) and the source (512 -> 384 MiB)"
+    condition     = docker_container.host["objectstore-1"].memory == 512 && docker_container.host["kafka-1"].memory == 1152 && docker_container.host["source-1"].memory == 384 && docker_container.host["monitor-1"].memory == 768
+    error_message = "the object store's 512 MiB come from kafka (1280 -> 1152 MiB each) and the source (512 -> 384 MiB); the monitor's 768 MiB from cassandra (2560 -> 2304 MiB each)"
   }
 
   assert {
@@ -68,7 +68,7 @@ run "inventory_shape" {
   command = plan
 
   assert {
-    condition     = toset(keys(output.inventory.all.children)) == toset(["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore"])
+    condition     = toset(keys(output.inventory.all.children)) == toset(["zookeeper", "kafka", "cassandra", "spark_master", "spark_worker", "postgres", "airflow", "source", "registry", "objectstore", "monitor"])
     error_message = "the inventory needs a group per role"
   }
 
@@ -116,8 +116,8 @@ run "colocation" {
   command = plan
 
   variables {
-    group_counts     = { zookeeper = 1, kafka = 1, cassandra = 1, spark_master = 1, spark_worker = 1, postgres = 1, airflow = 0, source = 1, registry = 0, objectstore = 0 }
-    colocated_groups = { "spark-master-1" = ["airflow"], "postgres-1" = ["registry"], "source-1" = ["objectstore"] }
+    group_counts     = { zookeeper = 1, kafka = 1, cassandra = 1, spark_master = 1, spark_worker = 1, postgres = 1, airflow = 0, source = 1, registry = 0, objectstore = 0, monitor = 0 }
+    colocated_groups = { "spark-master-1" = ["airflow"], "postgres-1" = ["registry"], "source-1" = ["objectstore", "monitor"] }
     published_ports  = {}
   }
 
@@ -132,8 +132,8 @@ run "colocation" {
   }
 
   assert {
-    condition     = contains(keys(output.inventory.all.children.objectstore.hosts), "source-1") && local.hosts["source-1"].memory_mb == 384 + 512
-    error_message = "the object store can share the source host, which gets both groups' memory"
+    condition     = contains(keys(output.inventory.all.children.objectstore.hosts), "source-1") && local.hosts["source-1"].memory_mb == 384 + 512 + 768
+    error_message = "the object store and the monitor can share the source host, which gets every group's memory"
   }
 
   assert {

@@ -21,3 +21,24 @@ def service_listeners(host: Any, unit: str, user: str) -> set[str]:
     pid = host.check_output(f"systemctl show -p MainPID --value {unit}").strip()
     out = host.check_output(f"sudo -u {user} ss -Hltnp")
     return {line.split()[3] for line in out.splitlines() if f"pid={pid}," in line}
+
+
+# Prometheus's JMX exporter agent in each service JVM (contract: correnteza_port_jmx_exporter).
+JMX_EXPORTER_PORT = 7071
+
+
+def scrape(host: Any, port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """The exposition a Prometheus exporter on host's private address serves, fetched on that host:
+    metric name -> [(labels, value)] (comments skipped)."""
+    text = host.check_output(f"curl -sf http://{private_ip(host)}:{port}/metrics")
+    series: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        name, _, rest = head.partition("{")
+        labels = dict(
+            pair.split("=", 1) for pair in rest.rstrip("}").replace('"', "").split(",") if "=" in pair
+        )
+        series.setdefault(name, []).append((labels, float(value)))
+    return series

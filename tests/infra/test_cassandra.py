@@ -14,7 +14,13 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
 from cassandra.policies import DCAwareRoundRobinPolicy
 
-from tests.infra.listeners import listening_addresses, private_ip, service_listeners
+from tests.infra.listeners import (
+    JMX_EXPORTER_PORT,
+    listening_addresses,
+    private_ip,
+    scrape,
+    service_listeners,
+)
 
 testinfra_hosts = ["ansible://cassandra"]
 
@@ -72,8 +78,14 @@ def test_jmx_listens_on_loopback_only(host):
 def test_cassandra_process_listens_on_private_ip_or_loopback_only(host):
     listeners = service_listeners(host, "cassandra", "cassandra")
     ip = private_ip(host)
-    assert {f"{ip}:7000", f"{ip}:{CQL_PORT}", "127.0.0.1:7199"} <= listeners
+    assert {f"{ip}:7000", f"{ip}:{CQL_PORT}", "127.0.0.1:7199", f"{ip}:{JMX_EXPORTER_PORT}"} <= listeners
     assert {address.rsplit(":", 1)[0] for address in listeners} == {ip, "127.0.0.1"}
+
+
+def test_jmx_exporter_sees_no_node_down(host, nodes):
+    series = scrape(host, JMX_EXPORTER_PORT)
+    assert [value for _, value in series["cassandra_failuredetector_downendpointcount"]] == [0.0]
+    assert [value for _, value in series["cassandra_failuredetector_upendpointcount"]] == [float(len(nodes))]
 
 
 def test_every_node_is_up_and_normal(host, nodes):

@@ -12,7 +12,13 @@ import pytest
 import testinfra
 from confluent_kafka import Consumer, KafkaError, Producer
 
-from tests.infra.listeners import listening_addresses, private_ip, service_listeners
+from tests.infra.listeners import (
+    JMX_EXPORTER_PORT,
+    listening_addresses,
+    private_ip,
+    scrape,
+    service_listeners,
+)
 
 testinfra_hosts = ["ansible://kafka"]
 
@@ -54,7 +60,39 @@ def test_listener_on_private_ip_only(host):
 
 
 def test_broker_process_listens_nowhere_else(host):
-    assert service_listeners(host, "kafka", "kafka") == {f"{private_ip(host)}:{PORT}"}
+    # The broker and the JMX exporter agent inside its JVM.
+    ip = private_ip(host)
+    assert service_listeners(host, "kafka", "kafka") == {f"{ip}:{PORT}", f"{ip}:{JMX_EXPORTER_PORT}"}
+
+
+def test_jmx_exporter_serves_replication_and_controller_figures(host, brokers):
+    series = scrape(host, JMX_EXPORTER_PORT)
+    assert [value for _, value in series["kafka_server_replicamanager_underreplicatedpartitions"]] == [0.0]
+    assert len(series["kafka_controller_activecontrollercount"]) == 1
+    # The rules keep what the console and the alerts use: no series outside the kept families.
+    kept = ("kafka_server_", "kafka_controller_", "kafka_log_", "jvm_", "process_", "jmx_")
+    assert [name for name in series if not name.startswith(kept)] == []
+
+
+def test_jmx_exporter_counts_the_active_controller_once_in_the_cluster(brokers):
+    total = sum(
+        value
+        for name in brokers
+        for _, value in scrape(testinfra.get_host(f"ansible://{name}"), JMX_EXPORTER_PORT)[
+            "kafka_controller_activecontrollercount"
+        ]
+    )
+    assert total == 1.0
+
+
+def test_jmx_exporter_reports_the_topics_end_offsets(host):
+    partitions = {
+        labels["partition"]
+        for labels, _ in scrape(host, JMX_EXPORTER_PORT)["kafka_log_end_offset"]
+        if labels["topic"] == "users_created"
+    }
+    # Every broker holds a replica of every partition (RF 3 on 3 brokers).
+    assert partitions == {str(p) for p in range(DECLARED_TOPICS["users_created"])}
 
 
 def test_health_script_is_installed(host):

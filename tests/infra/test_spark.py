@@ -9,6 +9,8 @@ import pytest
 import testinfra
 import yaml
 
+from tests.infra.listeners import JMX_EXPORTER_PORT, scrape
+
 # The driver side runs on the master; per-daemon checks reach every Spark host by name.
 testinfra_hosts = ["ansible://spark_master"]
 
@@ -56,8 +58,9 @@ def _group(name: str) -> dict[str, dict]:
 MASTERS = _group("spark_master")
 WORKERS = _group("spark_worker")
 # (host name, unit, ports) for every Spark daemon in the inventory.
-DAEMONS = [(name, "spark-master", (7077, 8080)) for name in sorted(MASTERS)] + [
-    (name, "spark-worker", (8081,)) for name in sorted(WORKERS)
+# Each daemon's JVM also runs Prometheus's JMX exporter agent (JMX_EXPORTER_PORT).
+DAEMONS = [(name, "spark-master", (7077, 8080, JMX_EXPORTER_PORT)) for name in sorted(MASTERS)] + [
+    (name, "spark-worker", (8081, JMX_EXPORTER_PORT)) for name in sorted(WORKERS)
 ]
 ALL_HOSTS = sorted({*MASTERS, *WORKERS})
 
@@ -120,6 +123,19 @@ def test_every_worker_alive_in_the_master(host, master_ip):
     assert status["status"] == "ALIVE"
     alive = {w["host"] for w in status["workers"] if w["state"] == "ALIVE"}
     assert alive == {hv["correnteza_ip"] for hv in WORKERS.values()}
+
+
+def test_jmx_exporter_of_the_master_counts_the_alive_workers():
+    series = scrape(on(next(iter(MASTERS))), JMX_EXPORTER_PORT)
+    assert [value for _, value in series["spark_master_aliveworkers"]] == [float(len(WORKERS))]
+
+
+@pytest.mark.parametrize("name", sorted(WORKERS))
+def test_jmx_exporter_of_a_worker_reports_its_cores(name):
+    series = scrape(on(name), JMX_EXPORTER_PORT)
+    used = sum(value for _, value in series["spark_worker_coresused"])
+    free = sum(value for _, value in series["spark_worker_coresfree"])
+    assert used + free >= 1
 
 
 def test_job_on_the_cluster_returns_the_right_answer(host, master_ip):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import re
 
+from tests.infra.listeners import scrape
+
 testinfra_hosts = ["ansible://spark_master"]
 
 SERVICE = "correnteza-stream"
 APP_NAME = "correnteza-stream-users"
 CHECKPOINT = "/data/spark/checkpoints/users_created"
+# The driver's JMX exporter agent (contract: correnteza_port_jmx_exporter_driver).
+DRIVER_EXPORTER_PORT = 7072
 
 
 def master_status(host) -> dict:
@@ -65,3 +69,14 @@ def test_password_file_is_private_and_not_in_the_settings(host, secret):
 def test_job_log_has_no_password(host, secret):
     log = host.check_output(f"sudo journalctl -u {SERVICE} --no-pager -n 2000")
     assert secret("cassandra_app_password") not in log
+
+
+def test_driver_exporter_reports_the_querys_micro_batches(host):
+    series = scrape(host, DRIVER_EXPORTER_PORT)
+    for name in (
+        "spark_stream_inputrate_rows_per_second",
+        "spark_stream_processingrate_rows_per_second",
+        "spark_stream_batch_duration_ms",
+    ):
+        assert [labels["query"] for labels, _ in series[name]] == [APP_NAME], name
+    assert all(value >= 0 for _, value in series["spark_stream_batch_duration_ms"])

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 import testinfra
 
-from tests.infra.listeners import listening_addresses, private_ip, service_listeners
+from tests.infra.listeners import (
+    JMX_EXPORTER_PORT,
+    listening_addresses,
+    private_ip,
+    scrape,
+    service_listeners,
+)
 
 testinfra_hosts = ["ansible://zookeeper"]
 
@@ -56,9 +62,16 @@ def test_quorum_port_only_on_leader_and_private_ip(host):
 
 def test_server_process_listens_nowhere_else(host):
     ip = private_ip(host)
-    allowed = {f"{ip}:{CLIENT_PORT}", f"{ip}:3888", f"{ip}:2888"}
+    allowed = {f"{ip}:{CLIENT_PORT}", f"{ip}:3888", f"{ip}:2888", f"{ip}:{JMX_EXPORTER_PORT}"}
     listeners = service_listeners(host, "zookeeper", "zookeeper")
-    assert {f"{ip}:{CLIENT_PORT}", f"{ip}:3888"} <= listeners <= allowed
+    assert {f"{ip}:{CLIENT_PORT}", f"{ip}:3888", f"{ip}:{JMX_EXPORTER_PORT}"} <= listeners <= allowed
+
+
+def test_jmx_exporter_reports_the_members_role(host, members):
+    series = scrape(host, JMX_EXPORTER_PORT)
+    roles = {labels["role"].lower() for labels, _ in series["zookeeper_numaliveconnections"]}
+    assert roles == {mode(host)}
+    assert [value for _, value in series["zookeeper_quorum_size"]] == [float(len(members))]
 
 
 def test_exactly_one_leader(members):
