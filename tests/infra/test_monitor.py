@@ -72,7 +72,9 @@ def test_data_on_the_data_volume_with_the_retention(host):
     flags = ops.prometheus_api("status/flags")
     assert flags["storage.tsdb.path"].startswith("/data/")
     assert host.check_output(f"findmnt -n -o TARGET -T {flags['storage.tsdb.path']}") == "/data"
-    assert (flags["storage.tsdb.retention.time"], flags["storage.tsdb.retention.size"]) == ("15d", "2GiB")  # Prometheus prints its base-2 units
+    # Prometheus prints the size in its base-2 units.
+    retention = (flags["storage.tsdb.retention.time"], flags["storage.tsdb.retention.size"])
+    assert retention == ("15d", "2GiB")
 
 
 def test_every_exporter_of_the_inventory_is_a_target_and_up():

@@ -1,4 +1,4 @@
-"""The `postgres_exporter` role: Prometheus's PostgreSQL exporter (peer authentication) and landing figures."""
+"""The `postgres_exporter` role: Prometheus's PostgreSQL exporter (peer authentication), landing figures."""
 
 from __future__ import annotations
 
