@@ -38,6 +38,39 @@ forget_stale_state() {
   remove_leftovers
 }
 
+# A dockerd that was killed with its containers running can keep their endpoints on the
+# network after the containers are gone ("has active endpoints"): force-disconnect what
+# the network still lists, then retry.
+remove_network() {
+  local net=$1 try ep
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    docker network rm "$net" >/dev/null 2>&1 && return 0
+    for ep in $(docker network inspect -f '{{range .Containers}}{{.Name}} {{end}}' "$net" 2>/dev/null); do
+      log "leftovers: network $net still lists endpoint $ep; disconnecting it (try $try)"
+      docker network disconnect -f "$net" "$ep" >/dev/null 2>&1 || true
+    done
+    sleep 1
+  done
+  # Last resort, on the engine make up started: dockerd drops stale local endpoints at start.
+  if [ -f "$STATE/dockerd.pid" ] && kill -0 "$(cat "$STATE/dockerd.pid")" 2>/dev/null; then
+    log "leftovers: network $net keeps endpoints no container owns; restarting dockerd to drop them"
+    restart_engine
+    docker network rm "$net" >/dev/null 2>&1 && return 0
+  fi
+  docker network inspect "$net" >&2 || true
+  die "leftovers: network $net cannot be removed (it still has endpoints; see above)"
+}
+
+restart_engine() {
+  local pid
+  pid=$(cat "$STATE/dockerd.pid")
+  kill "$pid"
+  for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+  ! kill -0 "$pid" 2>/dev/null || die "leftovers: dockerd (pid $pid) did not stop within 30 s"
+  rm -f "$STATE/dockerd.pid"
+  "$ROOT/scripts/docker-engine.sh"
+}
+
 remove_leftovers() {
   local c n v
   c=$(docker ps -aq --filter "label=$LABEL")
@@ -46,7 +79,8 @@ remove_leftovers() {
   if [ -n "$c$n$v" ]; then
     log "leftovers: no Terraform state owns them; removing $(echo $c | wc -w) container(s), $(echo $n | wc -w) network(s), $(echo $v | wc -w) volume(s) labelled $LABEL"
     [ -z "$c" ] || docker rm -f $c >/dev/null
-    [ -z "$n" ] || docker network rm $n >/dev/null
+    local net
+    for net in $n; do remove_network "$net"; done
     [ -z "$v" ] || docker volume rm $v >/dev/null
   fi
 }
